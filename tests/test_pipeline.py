@@ -1,0 +1,81 @@
+"""The shared tf.data pipeline: batching, shuffling, label encodings and augmentation on real images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_zoo import Augmentation, ConfigError, make_dataset
+
+
+def collect(dataset):
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return images, labels
+
+
+def test_evaluation_keeps_order_and_short_last_batch(small_mnist):
+    _, (x_test, y_test) = small_mnist
+    images, labels = collect(make_dataset(x_test[:1000], y_test[:1000], batch_size=300, training=False))
+    assert [len(batch) for batch in images] == [300, 300, 300, 100]
+    assert images[0].dtype == np.uint8 and images[0].shape[1:] == (28, 28)
+    np.testing.assert_array_equal(np.concatenate(images), x_test[:1000])
+    np.testing.assert_array_equal(np.concatenate(labels), y_test[:1000])
+
+
+def test_training_shuffles_every_epoch_and_sees_every_image_once(small_mnist):
+    (x_train, y_train), _ = small_mnist
+    dataset = make_dataset(x_train[:1000], np.arange(1000) % 10, batch_size=128, training=True, seed=3)
+    first = np.concatenate(collect(dataset)[0])
+    second = np.concatenate(collect(dataset)[0])
+    assert not np.array_equal(first, second)
+    for epoch in (first, second):
+        order = np.lexsort(epoch.reshape(1000, -1).T)
+        np.testing.assert_array_equal(epoch[order], x_train[:1000][np.lexsort(x_train[:1000].reshape(1000, -1).T)])
+
+
+def test_training_order_is_reproducible_with_a_seed(small_mnist):
+    (x_train, y_train), _ = small_mnist
+    runs = [collect(make_dataset(x_train[:500], y_train[:500], batch_size=100, training=True, seed=7))[1] for _ in range(2)]
+    np.testing.assert_array_equal(np.concatenate(runs[0]), np.concatenate(runs[1]))
+
+
+def test_one_hot_with_label_smoothing_as_s0(small_mnist):
+    _, (x_test, y_test) = small_mnist
+    _, labels = collect(make_dataset(x_test[:10], y_test[:10], batch_size=10, training=False, one_hot=True, label_smoothing=0.2))
+    rows = labels[0]
+    assert rows.shape == (10, 10) and rows.dtype == np.float32
+    np.testing.assert_allclose(rows[np.arange(10), y_test[:10]], 0.82, rtol=1e-6)
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.isclose(rows.min(), 0.02)
+
+
+def test_augmentation_distorts_but_keeps_the_digit(small_mnist):
+    _, (x_test, y_test) = small_mnist
+    originals = x_test[:256]
+    augmented = collect(make_dataset(originals, y_test[:256], batch_size=256, training=True, augment=Augmentation(), seed=1))[0][0]
+    assert augmented.dtype == np.uint8 and augmented.shape == originals.shape
+    ink = lambda images: images.reshape(len(images), -1).astype(float).sum(axis=1)  # noqa: E731
+    changed = np.mean([not np.array_equal(a, b) for a, b in zip(augmented, originals)])
+    assert changed > 0.9
+    # mild affine distortions keep most of the ink (zoom and rotation move, not erase, strokes)
+    assert 0.7 < ink(augmented).sum() / ink(originals).sum() < 1.3
+
+
+def test_no_augmentation_when_evaluating(small_mnist):
+    _, (x_test, y_test) = small_mnist
+    images = collect(make_dataset(x_test[:64], y_test[:64], batch_size=64, training=False, augment=Augmentation()))[0][0]
+    np.testing.assert_array_equal(images, x_test[:64])
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"batch_size": 8, "label_smoothing": 0.1}, "needs one_hot"),
+        ({"batch_size": 8, "one_hot": True, "label_smoothing": 1.5}, r"label_smoothing must be in \[0, 1\)"),
+    ],
+)
+def test_bad_pipeline_options(small_mnist, options, match):
+    _, (x_test, y_test) = small_mnist
+    with pytest.raises(ConfigError, match=match):
+        make_dataset(x_test[:8], y_test[:8], training=True, **options)
