@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from mnist_zoo.checks import coerce_like
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.models.flops import count_flops
 
@@ -24,7 +25,6 @@ _BUILDERS: dict[str, Builder] = {}
 _REFERENCES: dict[str, str] = {}
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RECIPES_DIR = REPO_ROOT / "zoo_configs"
 RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "zoo.json"
 
 
@@ -99,29 +99,8 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     for key, value in options.items():
         if key not in defaults:
             raise ConfigError(f"unknown option {key!r} for model {name!r}; options: {', '.join(defaults)}")
-        checked[key] = _coerce(f"{name}.{key}", value, defaults[key])
+        checked[key] = coerce_like(f"option {name}.{key}", value, defaults[key])
     return checked
-
-
-def _coerce(where: str, value: Any, default: Any) -> Any:
-    """Accept `value` if it has the type of `default` (ints for floats, lists for tuples)."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, tuple):
-        ok = isinstance(value, (list, tuple)) and all(
-            isinstance(item, int) and not isinstance(item, bool) and item > 0 for item in value
-        )
-        value = tuple(value) if ok else value
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ConfigError(f"option {where}: expected {type(default).__name__} like {default!r}, got {value!r}")
-    return value
 
 
 def build(name: str, **options: Any) -> keras.Model:

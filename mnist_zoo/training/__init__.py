@@ -1,0 +1,1 @@
+"""Training: config-driven runner on `model.fit`, losses, optimizers, schedules, callbacks, plots."""

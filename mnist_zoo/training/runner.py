@@ -1,0 +1,300 @@
+"""`train` and `evaluate`: a config in, a run directory out, on `model.fit` and Keras callbacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import math
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnist_zoo.config import RunConfig, load_config, resolve_config, to_toml, with_overrides
+from mnist_zoo.data import load_mnist, split_validation
+from mnist_zoo.data.pipeline import Augmentation, make_dataset
+from mnist_zoo.errors import ConfigError
+from mnist_zoo.files import atomic_path, write_text_atomic
+from mnist_zoo.models import build, count_flops
+from mnist_zoo.training import plots
+from mnist_zoo.training.callbacks import HistoryCSV, StopOnDivergence, read_history
+from mnist_zoo.training.losses import accuracy_metric, make_loss, needs_one_hot
+from mnist_zoo.training.optimizers import make_optimizer
+from mnist_zoo.training.schedules import make_schedule
+
+RUNS_DIR = Path("runs")
+EVAL_BATCH = 1000
+
+
+@dataclass
+class Run:
+    """A finished training run: where it lives and what it measured."""
+
+    directory: Path
+    config: RunConfig
+    model: keras.Model
+    history: list[dict[str, float]]
+    metrics: dict[str, Any]
+
+
+@dataclass
+class Data:
+    """The splits a run uses, as uint8 arrays."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_run_data(config: RunConfig) -> Data:
+    """Load MNIST as the config says: validation carved off the training set's end, optional subsets."""
+    (x_train, y_train), (x_test, y_test) = load_mnist(config.data.source or None)
+    (x_train, y_train), (x_val, y_val) = split_validation(x_train, y_train, config.data.validation_size)
+    if config.data.train_size:
+        x_train, y_train = x_train[: config.data.train_size], y_train[: config.data.train_size]
+    if config.data.test_size:
+        x_test, y_test = x_test[: config.data.test_size], y_test[: config.data.test_size]
+    return Data(x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+def run_directory(config: RunConfig, out: str | Path | None) -> Path:
+    """The directory for this run: `out`, or an unfinished run of the same config, or a new one.
+
+    Refuses a directory that holds a finished run, or an unfinished run of a
+    different config, so nothing finished is ever overwritten.
+    """
+    text = to_toml(config)
+    if out is not None:
+        directory = Path(out)
+        if (directory / "metrics.json").exists():
+            raise ConfigError(f"{directory}: holds a finished run; choose another --out")
+        saved = directory / "config.toml"
+        if saved.exists() and saved.read_text() != text:
+            raise ConfigError(f"{directory}: holds an unfinished run of a different config; choose another --out")
+        return directory
+    for candidate in sorted(RUNS_DIR.glob(f"{config.model.name}-*"), reverse=True):
+        saved = candidate / "config.toml"
+        if not (candidate / "metrics.json").exists() and saved.exists() and saved.read_text() == text:
+            return candidate
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return RUNS_DIR / f"{config.model.name}-{stamp}"
+
+
+def compile_model(config: RunConfig, steps_per_epoch: int) -> keras.Model:
+    """Build the configured model and compile it with its optimizer, schedule, loss and accuracy."""
+    model = build(config.model.name, **config.model.options)
+    schedule = config.schedule
+    learning_rate = make_schedule(
+        schedule.name,
+        learning_rate=config.optimizer.learning_rate,
+        steps_per_epoch=steps_per_epoch,
+        epochs=config.train.epochs,
+        warmup_epochs=schedule.warmup_epochs,
+        decay_rate=schedule.decay_rate,
+        step_epochs=schedule.step_epochs,
+        decay_steps=schedule.decay_steps,
+        restart_epochs=schedule.restart_epochs,
+        restart_multiplier=schedule.restart_multiplier,
+        min_lr_fraction=schedule.min_lr_fraction,
+    )
+    optimizer = make_optimizer(
+        config.optimizer.name,
+        learning_rate,
+        momentum=config.optimizer.momentum,
+        nesterov=config.optimizer.nesterov,
+        weight_decay=config.optimizer.weight_decay,
+    )
+    one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
+    model.compile(
+        optimizer=optimizer,
+        loss=make_loss(config.train.loss, config.data.label_smoothing),
+        metrics=[accuracy_metric(one_hot)],
+    )
+    return model
+
+
+def make_callbacks(config: RunConfig, directory: Path, validating: bool) -> list[keras.callbacks.Callback]:
+    """Divergence stop, history, best checkpoint, resume state, early stopping, TensorBoard."""
+    monitor = "val_accuracy" if validating else "accuracy"
+    best_so_far = max((row.get(monitor, -math.inf) for row in read_history(directory / "history.csv")), default=None)
+    callbacks = [
+        StopOnDivergence(),
+        HistoryCSV(directory / "history.csv"),
+        keras.callbacks.ModelCheckpoint(
+            directory / "best.keras", monitor=monitor, mode="max", save_best_only=True,
+            initial_value_threshold=best_so_far,
+        ),
+        # kept after fit ends, removed once metrics.json marks the run finished; the double
+        # checkpoint keeps the previous epoch's state usable if a kill lands mid-write
+        keras.callbacks.BackupAndRestore(directory / "backup", double_checkpoint=True, delete_checkpoint=False),
+    ]
+    if config.train.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode="max", patience=config.train.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    if config.train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(directory / "tensorboard"))
+    return callbacks
+
+
+def backed_up_epochs(directory: Path) -> int:
+    """How many epochs the resume state of an interrupted run holds (0 when there is none)."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((directory / "backup" / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
+def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path | None = None, **overrides: Any) -> Run:
+    """Train as a recipe (a model name, a TOML path or a RunConfig) says, with overrides.
+
+    Overrides are `section.key` names (pass them as `**{"optimizer.learning_rate": 0.1}`)
+    or bare keys that belong to one section (`epochs=3`). Rerunning after an
+    interruption continues from the last finished epoch.
+    """
+    config = resolve_config(config_or_model)
+    if overrides:
+        config = with_overrides(config, overrides)
+    directory = run_directory(config, out)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(directory / "config.toml", to_toml(config))
+    done = backed_up_epochs(directory)
+    if done:
+        print(f"resuming {directory} from epoch {done + 1} ({done} of {config.train.epochs} finished)")
+
+    keras.utils.set_random_seed(config.train.seed)
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    data = load_run_data(config)
+    one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
+    augment = Augmentation(config.data.shift, config.data.rotation, config.data.zoom) if config.data.augment else None
+    train_set = make_dataset(
+        data.x_train, data.y_train, batch_size=config.train.batch_size, training=True, augment=augment,
+        label_smoothing=config.data.label_smoothing, one_hot=one_hot, seed=config.train.seed,
+    )
+    validating = len(data.x_val) > 0
+    val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
+    steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
+    model = compile_model(config, steps_per_epoch)
+    model.fit(
+        train_set,
+        validation_data=val_set,
+        epochs=config.train.epochs,
+        callbacks=make_callbacks(config, directory, validating),
+        verbose=1 if sys.stdout.isatty() else 2,
+        shuffle=False,
+    )
+    return finish_run(config, directory, model, data, one_hot)
+
+
+def finish_run(config: RunConfig, directory: Path, model: keras.Model, data: Data, one_hot: bool) -> Run:
+    """Evaluate once on the test set, save the model, plots and metrics; then drop the resume state."""
+    history = read_history(directory / "history.csv")
+    test = evaluate_arrays(model, data.x_test, data.y_test, one_hot)
+    val = evaluate_arrays(model, data.x_val, data.y_val, one_hot) if len(data.x_val) else {}
+    seconds = sum(row["seconds"] for row in history)
+    metrics = {
+        "model": config.model.name,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "val_accuracy": val.get("accuracy"),
+        "val_loss": val.get("loss"),
+        "epochs": len(history),
+        "params": model.count_params(),
+        "flops": count_flops(model),
+        "train_seconds": seconds,
+        "train_samples_per_second": len(data.x_train) * len(history) / seconds if seconds else None,
+        "train_images": len(data.x_train),
+        "test_images": len(data.x_test),
+        "seed": config.train.seed,
+        "versions": library_versions(),
+        "machine": machine_description(),
+    }
+    with atomic_path(directory / "model.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    probabilities = predict_probabilities(model, data.x_test)
+    plots.save_all(directory, history, data.x_test, data.y_test, probabilities)
+    write_text_atomic(directory / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    shutil.rmtree(directory / "backup", ignore_errors=True)
+    print(f"test accuracy: {metrics['test_accuracy']:.4f}")
+    print(f"outputs: {directory}")
+    return Run(directory, config, model, history, metrics)
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Softmax probabilities for uint8 images, in batches."""
+    logits = model.predict(make_dataset(images, np.zeros(len(images)), batch_size=EVAL_BATCH, training=False), verbose=0)
+    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+
+
+def evaluate_arrays(model: keras.Model, images: np.ndarray, labels: np.ndarray, one_hot: bool) -> dict[str, float]:
+    """Loss and accuracy of a compiled model on uint8 images with class-id labels."""
+    dataset = make_dataset(images, labels, batch_size=EVAL_BATCH, training=False, one_hot=one_hot)
+    results = model.evaluate(dataset, verbose=0, return_dict=True)
+    return {"loss": float(results["loss"]), "accuracy": float(results["accuracy"])}
+
+
+def load_run(directory: str | Path) -> tuple[RunConfig, keras.Model]:
+    """The config and trained model of a finished run directory (loaded with `safe_mode=True`)."""
+    directory = Path(directory)
+    model_path = directory / "model.keras"
+    if not model_path.exists():
+        raise ConfigError(f"{directory}: not a finished run directory (no model.keras)")
+    config = load_config(directory / "config.toml")
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"{model_path}: cannot load: {err}") from None
+    return config, model
+
+
+def evaluate(run_dir: str | Path, *, data: str | Path | None = None) -> dict[str, float]:
+    """Test loss and accuracy of a finished run, on its own test data or on `data`."""
+    config, model = load_run(run_dir)
+    if data is not None:
+        config = with_overrides(config, {"data.source": str(data)})
+    split = load_run_data(config)
+    one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
+    result = evaluate_arrays(model, split.x_test, split.y_test, one_hot)
+    return {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "test_images": len(split.x_test)}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that produced a result."""
+    from mnist_zoo import __version__
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "mnist_zoo": __version__,
+    }
+
+
+def machine_description() -> str:
+    """A one-line description of the machine: CPU model and core count."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.system()}"

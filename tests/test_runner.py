@@ -1,0 +1,128 @@
+"""The runner on small real subsets: outputs, schedules against the lr column, early stopping, seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_zoo import ConfigError, train
+from mnist_zoo.config import load_config
+from mnist_zoo.training.callbacks import TrainingDiverged, read_history
+
+STEPS = 4  # 256 training images in batches of 64
+TINY = {"data.train_size": 256, "data.validation_size": 500, "data.test_size": 500, "train.batch_size": 64}
+
+
+def tiny_run(tmp_path, name="run", model="logistic", **overrides):
+    return train(model, out=tmp_path / name, **{**TINY, **overrides})
+
+
+def test_run_directory_holds_every_output(tmp_path, mnist):
+    run = tiny_run(tmp_path, model="mlp_relu", **{"train.epochs": 2, "data.train_size": 2000})
+    names = {path.name for path in run.directory.iterdir()}
+    assert {"config.toml", "history.csv", "metrics.json", "model.keras", "best.keras", "curves.png",
+            "samples.png", "confusion.png", "mistakes.png"} <= names
+    assert "backup" not in names  # resume state is dropped once the run is finished
+    metrics = json.loads((run.directory / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "val_accuracy", "params", "flops", "train_seconds",
+                "train_samples_per_second", "versions", "seed"):
+        assert metrics[key] is not None, key
+    assert metrics["params"] == 218058 and metrics["test_images"] == 500
+    assert 0.5 < metrics["test_accuracy"] <= 1.0
+    reloaded = keras.saving.load_model(run.directory / "model.keras", safe_mode=True)
+    _, (x_test, _) = mnist
+    np.testing.assert_allclose(reloaded.predict(x_test[:50], verbose=0), run.model.predict(x_test[:50], verbose=0), atol=1e-6)
+    assert load_config(run.directory / "config.toml") == run.config
+    assert [row["epoch"] for row in run.history] == [1, 2]
+
+
+def test_finished_run_is_never_overwritten(tmp_path, mnist):
+    tiny_run(tmp_path, **{"train.epochs": 1})
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    with pytest.raises(ConfigError, match="holds a finished run"):
+        tiny_run(tmp_path, **{"train.epochs": 1})
+    assert (tmp_path / "run" / "metrics.json").read_text() == before
+
+
+def expected_lr(name: str, step: int, lr: float, total: int, **cfg) -> float:
+    """Closed forms of the promised schedules, written independently of Keras."""
+    if name == "constant":
+        return lr
+    if name == "step":
+        return lr * cfg["decay_rate"] ** (step // (cfg["step_epochs"] * STEPS))
+    if name == "exponential":
+        return lr * cfg["decay_rate"] ** (step / STEPS)
+    if name == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * step / total))
+    if name == "one_cycle":
+        warmup = round(cfg["warmup_epochs"] * STEPS)
+        if step < warmup:
+            return lr / 25 + (lr - lr / 25) * step / warmup
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+    if name == "cosine_restarts":
+        length, start = cfg["restart_epochs"] * STEPS, 0
+        while step >= start + length:
+            start, length = start + length, length * 2
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - start) / length))
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("constant", {}),
+        ("step", {"decay_rate": 0.5, "step_epochs": 2}),
+        ("exponential", {"decay_rate": 0.5}),
+        ("cosine", {}),
+        ("cosine_restarts", {"restart_epochs": 1.0}),
+        ("one_cycle", {"warmup_epochs": 2.0}),
+    ],
+)
+def test_schedule_learning_rates_match_the_lr_column(tmp_path, mnist, name, options):
+    epochs, lr = 6, 0.01
+    overrides = {"train.epochs": epochs, "optimizer.learning_rate": lr, "schedule.name": name}
+    overrides.update({f"schedule.{key}": value for key, value in options.items()})
+    run = tiny_run(tmp_path, **overrides)
+    got = [row["lr"] for row in read_history(run.directory / "history.csv")]
+    want = [expected_lr(name, epoch * STEPS, lr, epochs * STEPS, **options) for epoch in range(epochs)]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
+    if name != "constant":
+        assert len(set(np.round(got, 9))) > 1
+
+
+def test_early_stopping_stops_and_restores(tmp_path, mnist):
+    # A learning rate this small cannot change validation accuracy, so patience 2 ends the run at epoch 3.
+    run = tiny_run(tmp_path, **{"train.epochs": 20, "optimizer.learning_rate": 1e-12, "train.early_stopping_patience": 2})
+    assert len(run.history) == 3
+
+
+def test_same_seed_same_history(tmp_path, mnist):
+    settings = {"train.epochs": 2, "train.deterministic": True, "train.seed": 5, "data.augment": True}
+    first = tiny_run(tmp_path, "a", model="mlp_relu", **settings).history
+    second = tiny_run(tmp_path, "b", model="mlp_relu", **settings).history
+    for column in ("loss", "accuracy", "val_loss"):
+        assert [row[column] for row in first] == [row[column] for row in second]
+
+
+def test_divergence_stops_with_a_message_naming_the_epoch(tmp_path, mnist):
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch \d+, batch \d+"):
+        tiny_run(tmp_path, **{"train.epochs": 5, "train.loss": "mse", "optimizer.name": "sgd", "optimizer.learning_rate": 1e3})
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+# MSE on one-hot targets learns slowest (S1 needed 3 full epochs for ~88%); 250 steps here.
+@pytest.mark.parametrize("loss, floor", [("mse", 0.45), ("sigmoid_bce", 0.8), ("squared_hinge", 0.8)])
+def test_one_hot_losses_learn(tmp_path, mnist, loss, floor):
+    run = tiny_run(tmp_path, model="mlp_relu", **{"train.epochs": 4, "train.loss": loss, "data.train_size": 2000,
+                                                  "train.batch_size": 32, "schedule.name": "constant",
+                                                  "model.dropout": 0.0})
+    assert run.metrics["test_accuracy"] > floor
+
+
+def test_label_smoothing_trains(tmp_path, mnist):
+    run = tiny_run(tmp_path, **{"train.epochs": 3, "data.label_smoothing": 0.2, "data.train_size": 2000})
+    assert run.metrics["test_accuracy"] > 0.7
