@@ -1,0 +1,151 @@
+"""`mnist-zoo` end to end on a real subset, in real subprocesses: train, resume, evaluate, export, predict, errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_zoo.training.callbacks import read_history
+
+SUBSET = ["--set", "data.train_size=2000", "--set", "data.validation_size=500", "--set", "data.test_size=1000"]
+
+
+def cli_env() -> dict[str, str]:
+    """The test environment without the test-only TF log level, so the CLI's own defaults apply."""
+    return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def zoo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mnist_zoo", *map(str, args)], capture_output=True, text=True,
+                          env=cli_env(), timeout=600)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2 and exactly one stderr line, starting with `error:`, naming what was wrong."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist):
+    """One real 1-epoch CLI training run of mlp_bn on 2,000 images."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = zoo("train", "mlp_bn", "--epochs", "1", "--batch-size", "64", "--out", out, *SUBSET)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy: 0." in result.stdout and f"outputs: {out}" in result.stdout
+    return out
+
+
+def test_list_and_info(mnist):
+    listing = zoo("list", "mlp_*")
+    assert listing.returncode == 0 and "mlp_bn" in listing.stdout and "cnn_small" not in listing.stdout
+    info = zoo("info", "cnn_small")
+    assert info.returncode == 0 and "params:" in info.stdout and "121930" in info.stdout
+    assert '[model]\nname = "cnn_small"' in info.stdout
+
+
+def test_train_evaluate_export_predict(trained, tmp_path, mnist):
+    evaluation = zoo("evaluate", trained)
+    assert evaluation.returncode == 0
+    metrics_accuracy = float(evaluation.stdout.split("test accuracy: ")[1].split()[0])
+    assert metrics_accuracy > 0.5
+
+    export = zoo("export", trained, "--out", tmp_path / "export")
+    assert export.returncode == 0, export.stderr
+    assert (tmp_path / "export" / "1" / "saved_model.pb").exists()
+
+    _, (x_test, y_test) = mnist
+    png = tmp_path / "digit.png"
+    png.write_bytes(tf.io.encode_png(x_test[0][..., None]).numpy())
+    np.save(tmp_path / "digits.npy", x_test[:3])
+    for model_dir in (tmp_path / "export", trained):
+        prediction = zoo("predict", model_dir, png, tmp_path / "digits.npy")
+        assert prediction.returncode == 0, prediction.stderr
+        lines = prediction.stdout.strip().splitlines()
+        assert len(lines) == 4 and lines[0].startswith(f"{png}: 7 (probability 0.")
+        assert lines[1].startswith(f"{tmp_path / 'digits.npy'}[0]: ")
+
+
+def test_config_toml_of_a_run_reproduces_it(trained, tmp_path):
+    again = zoo("train", "--config", trained / "config.toml", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "config.toml").read_text() == (trained / "config.toml").read_text()
+
+
+def test_predict_converts_rgb_and_large_png_with_a_note(trained, tmp_path, mnist):
+    _, (x_test, _) = mnist
+    big = tf.image.resize(x_test[1][..., None].astype("float32"), (56, 56)).numpy()
+    rgb = np.repeat(np.clip(big, 0, 255).astype(np.uint8), 3, axis=-1)
+    path = tmp_path / "big_rgb.png"
+    path.write_bytes(tf.io.encode_png(rgb).numpy())
+    result = zoo("predict", trained, path)
+    assert result.returncode == 0, result.stderr
+    assert "converted RGB to grayscale" in result.stderr and "resized 56x56 to 28x28" in result.stderr
+    assert result.stdout.startswith(f"{path}: ")
+
+
+def test_export_refuses_to_overwrite_without_force(trained, tmp_path):
+    assert zoo("export", trained, "--out", tmp_path / "e").returncode == 0
+    stamp = (tmp_path / "e" / "1" / "saved_model.pb").stat().st_mtime_ns
+    assert_user_error(zoo("export", trained, "--out", tmp_path / "e"), "already exists", "--force")
+    assert (tmp_path / "e" / "1" / "saved_model.pb").stat().st_mtime_ns == stamp
+    assert zoo("export", trained, "--out", tmp_path / "e", "--force").returncode == 0
+
+
+def test_error_paths_exit_2_with_one_line(trained, tmp_path, mnist):
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("[train]\nepochs = 0\n")
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.full((28, 28), np.nan))
+    cases = [
+        (("train", "resnet"), ["unknown model 'resnet'"]),
+        (("train", "mlp_bn", "--set", "train.epochz=1"), ["train.epochz"]),
+        (("train", "mlp_bn", "--set", "optimizer.learning_rate=-1"), ["optimizer.learning_rate"]),
+        (("train", "--config", bad_toml), [str(bad_toml), "train.epochs"]),
+        (("train", "mlp_bn", "--data", tmp_path / "nowhere"), ["nowhere", "no such file"]),
+        (("train", "mlp_bn", "--out", trained), ["holds a finished run"]),
+        (("evaluate", tmp_path), ["not a finished run directory"]),
+        (("predict", trained, tmp_path / "missing.png"), ["missing.png", "no such file"]),
+        (("predict", trained, wrong), ["wrong.npy", "dtype float64"]),
+        (("info", "cnn_smal"), ["did you mean cnn_small"]),
+        (("frobnicate",), ["invalid choice"]),
+    ]
+    for args, fragments in cases:
+        assert_user_error(zoo(*args), *fragments)
+
+
+def test_resume_after_kill_continues_from_last_epoch(tmp_path, mnist):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "mnist_zoo", "train", "cnn_small", "--epochs", "6", "--batch-size", "32",
+            "--out", str(out), *SUBSET]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env())
+    deadline = time.monotonic() + 300
+    while len(read_history(out / "history.csv")) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = len(read_history(out / "history.csv"))
+    assert 2 <= done < 6 and not (out / "metrics.json").exists()
+
+    resumed = subprocess.run(args, capture_output=True, text=True, env=cli_env(), timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    match = re.search(r"^resuming .* from epoch (\d+) \((\d+) of 6 finished\)$", resumed.stdout, re.MULTILINE)
+    assert match, resumed.stdout
+    start = int(match.group(1))
+    assert done <= start <= done + 1 and start >= 2  # history may be one epoch ahead of the resume state
+    assert f"Epoch {start - 1}/6" not in resumed.stdout and f"Epoch {start}/6" in resumed.stdout
+    assert [row["epoch"] for row in read_history(out / "history.csv")] == [1, 2, 3, 4, 5, 6]
+    assert (out / "metrics.json").exists()

@@ -1,0 +1,78 @@
+"""SavedModel export: TF Serving layout, the promised signature, and predictions equal to Keras's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_zoo import ConfigError, export_saved_model, train
+from mnist_zoo.training.runner import predict_probabilities
+
+SERVE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    outputs = serve(images=tf.constant(np.load(sys.argv[2])))
+    assert "mnist_zoo" not in sys.modules
+    assert outputs["probabilities"].dtype == tf.float32 and outputs["classes"].dtype == tf.int64
+    np.save(sys.argv[3], outputs["probabilities"].numpy())
+    np.save(sys.argv[4], outputs["classes"].numpy())
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory, mnist):
+    out = tmp_path_factory.mktemp("export") / "run"
+    return train("cnn_small", out=out, **{"train.epochs": 1, "data.train_size": 2000, "data.validation_size": 500})
+
+
+def test_export_matches_keras_on_all_test_images_in_a_fresh_process(cnn_run, tmp_path, mnist):
+    _, (x_test, _) = mnist
+    version = export_saved_model(cnn_run.model, tmp_path / "export")
+    assert version == tmp_path / "export" / "1" and (version / "saved_model.pb").exists()
+    assert [p.name for p in (tmp_path / "export").iterdir()] == ["1"]  # no staging directories left
+    np.save(tmp_path / "x.npy", x_test)
+    script = tmp_path / "serve.py"
+    script.write_text(SERVE)
+    result = subprocess.run(
+        [sys.executable, str(script), str(version), str(tmp_path / "x.npy"), str(tmp_path / "p.npy"), str(tmp_path / "c.npy")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    served, classes = np.load(tmp_path / "p.npy"), np.load(tmp_path / "c.npy")
+    expected = predict_probabilities(cnn_run.model, x_test)
+    assert served.shape == (10000, 10) and classes.shape == (10000,)
+    assert np.abs(served - expected).max() < 1e-5
+    np.testing.assert_array_equal(classes, expected.argmax(axis=1))
+
+
+def test_saved_model_cli_shows_the_signature(cnn_run, tmp_path):
+    version = export_saved_model(cnn_run.model, tmp_path / "export", version=3)
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    shown = subprocess.run([str(cli), "show", "--dir", str(version), "--tag_set", "serve",
+                            "--signature_def", "serving_default"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "inputs['images'] tensor_info: dtype: DT_UINT8 shape: (-1, 28, 28)" in text
+    assert "outputs['probabilities'] tensor_info: dtype: DT_FLOAT shape: (-1, 10)" in text
+    assert "outputs['classes'] tensor_info: dtype: DT_INT64 shape: (-1)" in text
+
+
+def test_existing_version_needs_force(cnn_run, tmp_path):
+    first = export_saved_model(cnn_run.model, tmp_path / "export")
+    marker = first / "assets" / "marker"
+    marker.write_text("old")
+    with pytest.raises(ConfigError, match="already exists"):
+        export_saved_model(cnn_run.model, tmp_path / "export")
+    assert marker.exists()
+    export_saved_model(cnn_run.model, tmp_path / "export", force=True)
+    assert not marker.exists() and (first / "saved_model.pb").exists()
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["1"]
