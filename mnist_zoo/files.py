@@ -9,6 +9,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+TEMPORARY_PATTERN = ".*.tmp*"  # every temporary name below matches this
+
+
+def temporary_name(path: Path) -> Path:
+    """A fixed hidden temporary name beside `path`, keeping its extension: `.NAME.tmp.EXT`."""
+    return path.with_name(f".{path.name}.tmp{path.suffix}")
+
+
+def remove_temporaries(directory: str | os.PathLike) -> None:
+    """Delete temporary files a killed process left in `directory`."""
+    for leftover in Path(directory).glob(TEMPORARY_PATTERN):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` if the block succeeds.

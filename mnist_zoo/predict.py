@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_zoo.data.idx import IMAGES_MAGIC, load_idx, read_bytes
+from mnist_zoo.data.npz import READ_ERRORS
 from mnist_zoo.errors import DataError
 from mnist_zoo.training.runner import load_run, predict_probabilities
 
@@ -49,8 +50,10 @@ def read_npy(path: Path) -> np.ndarray:
     """An .npy of uint8-range integers shaped (28, 28) or (N, 28, 28)."""
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+    except READ_ERRORS as err:
         raise DataError(f"{path}: not a readable .npy array ({err})") from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path}: an .npz archive, expected a single .npy array")
     if array.dtype.kind not in "iu":
         raise DataError(f"{path}: dtype {array.dtype}; expected integer pixels 0..255 (uint8)")
     if array.size and (array.min() < 0 or array.max() > 255):
@@ -69,11 +72,9 @@ def read_images(path: str | Path, notes: list[str]) -> np.ndarray:
         images = read_npy(path)
     else:
         images = load_idx(path, magic=IMAGES_MAGIC)
-    if images.ndim == 2:
-        images = images[np.newaxis]
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
+    if images.shape[-2:] != (28, 28) or images.ndim not in (2, 3):
         raise DataError(f"{path}: images of shape {images.shape}, expected (28, 28) or (N, 28, 28)")
-    return images
+    return images.reshape(-1, 28, 28)
 
 
 def classify(model_dir: str | Path, images: np.ndarray) -> np.ndarray:

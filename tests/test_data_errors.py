@@ -74,7 +74,7 @@ def test_idx_count_mismatch(idx_dir, small_mnist):
 
 def test_idx_wrong_image_size(idx_dir):
     write_idx(idx_dir / "train-images-idx3-ubyte", np.zeros((200, 32, 32), np.uint8))
-    with pytest.raises(DataError, match=rf"{idx_dir}.*shape \(200, 32, 32\), expected \(N, 28, 28\)"):
+    with raises_naming(idx_dir / "train-images-idx3-ubyte", "images of 32x32 pixels, expected 28x28"):
         load_mnist(idx_dir)
 
 
@@ -176,7 +176,7 @@ def test_npz_missing_key_and_not_a_zip(tmp_path, small_mnist):
 def test_npz_with_pickled_object_is_refused(tmp_path):
     path = tmp_path / "mnist.npz"
     np.savez(path, x_train=np.array([{"a": 1}], dtype=object), y_train=np.zeros(1), x_test=np.zeros(1), y_test=np.zeros(1))
-    with raises_naming(path, "not a readable .npz"):
+    with raises_naming(path, "Object arrays cannot be loaded"):
         load_npz(path)
 
 

@@ -12,6 +12,7 @@ import pytest
 from mnist_zoo import ConfigError, train
 from mnist_zoo.config import load_config
 from mnist_zoo.training.callbacks import TrainingDiverged, read_history
+from mnist_zoo.training.runner import backed_up_epochs
 
 STEPS = 4  # 256 training images in batches of 64
 TINY = {"data.train_size": 256, "data.validation_size": 500, "data.test_size": 500, "train.batch_size": 64}
@@ -108,10 +109,17 @@ def test_same_seed_same_history(tmp_path, mnist):
         assert [row[column] for row in first] == [row[column] for row in second]
 
 
-def test_divergence_stops_with_a_message_naming_the_epoch(tmp_path, mnist):
-    with pytest.raises(TrainingDiverged, match=r"diverged at epoch \d+, batch \d+"):
-        tiny_run(tmp_path, **{"train.epochs": 5, "train.loss": "mse", "optimizer.name": "sgd", "optimizer.learning_rate": 1e3})
-    assert not (tmp_path / "run" / "metrics.json").exists()
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_state(tmp_path, mnist):
+    # SGD on MSE with the learning rate warming up to 3.0: stable for six epochs, then the loss overflows.
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 7, batch \d+: loss is (inf|nan)") as caught:
+        tiny_run(tmp_path, **{"train.epochs": 8, "train.loss": "mse", "optimizer.name": "sgd",
+                              "optimizer.learning_rate": 3.0, "schedule.name": "cosine", "schedule.warmup_epochs": 6.0})
+    assert "\n" not in str(caught.value)
+    directory = tmp_path / "run"
+    assert not (directory / "metrics.json").exists()
+    assert backed_up_epochs(directory) == 6 and len(read_history(directory / "history.csv")) == 6
+    best = keras.saving.load_model(directory / "best.keras", safe_mode=True)
+    assert all(np.isfinite(keras.ops.convert_to_numpy(weight)).all() for weight in best.weights)
 
 
 # MSE on one-hot targets learns slowest (S1 needed 3 full epochs for ~88%); 250 steps here.

@@ -82,6 +82,8 @@ def load_idx_pair(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]
     images_path = find_idx_file(directory, f"{prefix}-images-idx3-ubyte")
     labels_path = find_idx_file(directory, f"{prefix}-labels-idx1-ubyte")
     images = load_idx(images_path, magic=IMAGES_MAGIC)
+    if images.shape[1:] != (28, 28):
+        raise DataError(f"{images_path}: images of {images.shape[1]}x{images.shape[2]} pixels, expected 28x28")
     labels = load_idx(labels_path, magic=LABELS_MAGIC)
     if len(images) != len(labels):
         raise DataError(

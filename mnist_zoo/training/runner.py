@@ -22,10 +22,10 @@ from mnist_zoo.config import RunConfig, load_config, resolve_config, to_toml, wi
 from mnist_zoo.data import load_mnist, split_validation
 from mnist_zoo.data.pipeline import Augmentation, make_dataset
 from mnist_zoo.errors import ConfigError
-from mnist_zoo.files import atomic_path, write_text_atomic
+from mnist_zoo.files import atomic_path, remove_temporaries, write_text_atomic
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.training import plots
-from mnist_zoo.training.callbacks import HistoryCSV, StopOnDivergence, read_history
+from mnist_zoo.training.callbacks import AtomicModelCheckpoint, HistoryCSV, StopOnDivergence, read_history
 from mnist_zoo.training.losses import accuracy_metric, make_loss, needs_one_hot
 from mnist_zoo.training.optimizers import make_optimizer
 from mnist_zoo.training.schedules import make_schedule
@@ -131,7 +131,7 @@ def make_callbacks(config: RunConfig, directory: Path, validating: bool) -> list
     callbacks = [
         StopOnDivergence(),
         HistoryCSV(directory / "history.csv"),
-        keras.callbacks.ModelCheckpoint(
+        AtomicModelCheckpoint(
             directory / "best.keras", monitor=monitor, mode="max", save_best_only=True,
             initial_value_threshold=best_so_far,
         ),
@@ -171,16 +171,19 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     if overrides:
         config = with_overrides(config, overrides)
     directory = run_directory(config, out)
+    keras.utils.set_random_seed(config.train.seed)
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
+    steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
+    model = compile_model(config, steps_per_epoch)
     directory.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(directory)
     write_text_atomic(directory / "config.toml", to_toml(config))
     done = backed_up_epochs(directory)
     if done:
         print(f"resuming {directory} from epoch {done + 1} ({done} of {config.train.epochs} finished)")
 
-    keras.utils.set_random_seed(config.train.seed)
-    if config.train.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    data = load_run_data(config)
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
     augment = Augmentation(config.data.shift, config.data.rotation, config.data.zoom) if config.data.augment else None
     train_set = make_dataset(
@@ -189,8 +192,6 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     )
     validating = len(data.x_val) > 0
     val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
-    steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
-    model = compile_model(config, steps_per_epoch)
     model.fit(
         train_set,
         validation_data=val_set,
