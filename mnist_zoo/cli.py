@@ -1,4 +1,4 @@
-"""The `mnist-zoo` command line: list, info, train, evaluate, export, predict."""
+"""The `mnist-zoo` command line: list, info, train, evaluate, export, predict, benchmark."""
 
 from __future__ import annotations
 
@@ -102,6 +102,15 @@ def cmd_predict(args: argparse.Namespace) -> None:
             row += 1
 
 
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from mnist_zoo.benchmark import benchmark
+
+    records = benchmark(args.pattern, seeds=args.seeds, quick=args.quick, out=args.out)
+    for record in records:
+        print(f"{record['model']}: test accuracy {record['test_accuracy_mean']:.4f} "
+              f"± {record['test_accuracy_std']:.4f} over {record['seeds']} seeds")
+
+
 def make_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="mnist-zoo", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=ArgumentParser)
@@ -143,6 +152,12 @@ def make_parser() -> ArgumentParser:
     predict.add_argument("model_dir", help="an export directory or a run directory")
     predict.add_argument("files", nargs="+")
     predict.set_defaults(run=cmd_predict)
+    bench = verbs.add_parser("benchmark", help="train, evaluate and export recipes; write the zoo results")
+    bench.add_argument("pattern", nargs="?", default="*", help="recipes under zoo_configs/, e.g. 'mlp*' or 'reference/*'")
+    bench.add_argument("--seeds", type=int, default=3)
+    bench.add_argument("--quick", action="store_true", help="one epoch on a small real subset: checks every recipe runs")
+    bench.add_argument("--out", help="results directory (default benchmarks/results, or runs/benchmark-quick with --quick)")
+    bench.set_defaults(run=cmd_benchmark)
     return parser
 
 

@@ -1,0 +1,218 @@
+"""The zoo benchmark: train every matching recipe over several seeds, evaluate it and its export,
+and publish `zoo.csv`, `zoo.json`, `zoo.md` and `accuracy_vs_time.png`."""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from mnist_zoo.config import RECIPES_DIR, load_config, to_toml, with_overrides
+from mnist_zoo.errors import ConfigError
+from mnist_zoo.export import export_saved_model
+from mnist_zoo.files import atomic_path, write_text_atomic
+from mnist_zoo.training.runner import Run, load_run, load_run_data, train
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+QUICK = {"data.train_size": 1024, "data.validation_size": 512, "data.test_size": 1000, "train.epochs": 1}
+README = Path(__file__).resolve().parent.parent / "README.md"
+TABLE_START, TABLE_END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
+
+# Published results the zoo measures itself against (test accuracy, %), from ../shared/SEEDS.md.
+REFERENCE_LINES = {
+    "S3, one epoch": 83.96,
+    "S1 MSE MLP": 88.0,
+    "LeCun 300+100 MLP": 96.95,
+    "Hinton 500+300 MLP": 98.47,
+    "Simard MLP, affine": 98.9,
+    "keras-io convnet": 99.22,
+    "Simard CNN, elastic": 99.6,
+    "Ciresan MLP, elastic": 99.65,
+}
+
+COLUMNS = [
+    "model", "architecture", "params", "flops", "epochs", "seeds", "test_accuracy_mean", "test_accuracy_std",
+    "export_test_accuracy_mean", "train_seconds", "train_samples_per_second", "latency_batch1_ms",
+    "throughput_batch1000_per_second", "test_images",
+]
+
+
+def recipes(pattern: str = "*") -> list[str]:
+    """Recipe names (paths under `zoo_configs/` without `.toml`) matching a shell-style pattern."""
+    names = sorted(path.relative_to(RECIPES_DIR).with_suffix("").as_posix() for path in RECIPES_DIR.rglob("*.toml"))
+    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+
+
+def run_once(recipe: str, seed: int, quick: bool, runs_dir: Path) -> Run | dict[str, Any]:
+    """Train one seed of a recipe, or reuse the finished run of the same config from an earlier call."""
+    config = with_overrides(load_config(RECIPES_DIR / f"{recipe}.toml"), {"train.seed": seed, **(QUICK if quick else {})})
+    directory = runs_dir / f"{recipe.replace('/', '-')}-seed{seed}"
+    finished = directory / "metrics.json"
+    if finished.exists() and (directory / "config.toml").read_text() == to_toml(config):
+        print(f"reusing finished run {directory}")
+        return json.loads(finished.read_text())
+    return train(config, out=directory)
+
+
+def measure_export(run_dir: Path, recipe: str, seed: int, quick: bool) -> dict[str, float]:
+    """Accuracy of the exported SavedModel on the run's test images, and its batch-1 / batch-1000 speed."""
+    config = with_overrides(load_config(RECIPES_DIR / f"{recipe}.toml"), {"train.seed": seed, **(QUICK if quick else {})})
+    _, model = load_run(run_dir)
+    version = export_saved_model(model, run_dir / "export", force=True)
+    serve = tf.saved_model.load(str(version)).signatures["serving_default"]
+    data = load_run_data(config)
+    classes = np.concatenate([serve(images=tf.constant(data.x_test[i : i + 1000]))["classes"].numpy()
+                              for i in range(0, len(data.x_test), 1000)])
+    one = tf.constant(data.x_test[:1])
+    thousand = tf.constant(np.resize(data.x_test, (1000, 28, 28)))
+    return {
+        "export_test_accuracy": float(np.mean(classes == data.y_test)),
+        "latency_batch1_ms": 1000 * _median_seconds(lambda: serve(images=one), 50 if quick else 500),
+        "throughput_batch1000_per_second": 1000 / _median_seconds(lambda: serve(images=thousand), 5 if quick else 30),
+    }
+
+
+def _median_seconds(call, repeats: int) -> float:
+    for _ in range(5):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def benchmark(pattern: str = "*", *, seeds: int = 3, quick: bool = False, out: str | Path | None = None) -> list[dict]:
+    """Benchmark every recipe matching `pattern`; write the result files into `out`; return the records.
+
+    Full runs write to `benchmarks/results/` and refresh the README's model table;
+    `quick` runs (one epoch on a small real subset) write to `out` or `runs/benchmark-quick/`.
+    """
+    names = recipes(pattern)
+    if not names:
+        raise ConfigError(f"no recipe in zoo_configs/ matches {pattern!r}")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    out = Path(out) if out is not None else (Path("runs") / "benchmark-quick" if quick else RESULTS_DIR)
+    runs_dir = Path("runs") / ("benchmark-quick" if quick else "benchmark")
+    records = []
+    for recipe in names:
+        seeds_metrics, exports = [], []
+        for seed in range(seeds):
+            result = run_once(recipe, seed, quick, runs_dir)
+            metrics = result.metrics if isinstance(result, Run) else result
+            seeds_metrics.append(metrics)
+            exports.append(measure_export(runs_dir / f"{recipe.replace('/', '-')}-seed{seed}", recipe, seed, quick))
+        records.append(summarize(recipe, seeds_metrics, exports))
+        write_results(records, out, quick)
+    return records
+
+
+def summarize(recipe: str, metrics: list[dict], exports: list[dict]) -> dict[str, Any]:
+    """One record per recipe: means and spreads over seeds."""
+    accuracies = [m["test_accuracy"] for m in metrics]
+    config = load_config(RECIPES_DIR / f"{recipe}.toml")
+    return {
+        "model": recipe,
+        "architecture": metrics[0]["model"],
+        "description": config.description,
+        "params": metrics[0]["params"],
+        "flops": metrics[0]["flops"],
+        "epochs": statistics.mean(m["epochs"] for m in metrics),
+        "seeds": len(metrics),
+        "test_accuracy_mean": statistics.mean(accuracies),
+        "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "test_accuracies": accuracies,
+        "export_test_accuracy_mean": statistics.mean(e["export_test_accuracy"] for e in exports),
+        "train_seconds": statistics.mean(m["train_seconds"] for m in metrics),
+        "train_samples_per_second": statistics.mean(m["train_samples_per_second"] for m in metrics),
+        "latency_batch1_ms": statistics.median(e["latency_batch1_ms"] for e in exports),
+        "throughput_batch1000_per_second": statistics.median(e["throughput_batch1000_per_second"] for e in exports),
+        "test_images": metrics[0]["test_images"],
+        "machine": metrics[0]["machine"],
+        "versions": metrics[0]["versions"],
+        "command": f"mnist-zoo benchmark '{recipe}' --seeds {len(metrics)}",
+    }
+
+
+def write_results(records: list[dict], out: Path, quick: bool) -> None:
+    """zoo.json, zoo.csv, zoo.md and accuracy_vs_time.png in `out`; the README table for full runs."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "zoo.json", json.dumps(records, indent=2) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    write_text_atomic(out / "zoo.csv", buffer.getvalue())
+    table = markdown_table(records)
+    machine = records[0]["machine"]
+    versions = ", ".join(f"{key} {value}" for key, value in records[0]["versions"].items())
+    write_text_atomic(out / "zoo.md", f"# Zoo benchmark{' (quick check, not a result)' if quick else ''}\n\n"
+                      f"{table}\nMachine: {machine}. Libraries: {versions}.\n\n"
+                      "Reproduce a row with the command in zoo.json, e.g. "
+                      f"`{records[0]['command']}`.\n")
+    plot_accuracy_vs_time(records, out / "accuracy_vs_time.png")
+    if not quick and out.resolve() == RESULTS_DIR.resolve():
+        update_readme_table(table, machine)
+
+
+def markdown_table(records: list[dict]) -> str:
+    lines = [
+        "| recipe | params | MFLOPs/image | epochs | test accuracy (mean ± std, seeds) | export accuracy "
+        "| train s | train images/s | batch-1 latency ms | batch-1000 images/s |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in records:
+        lines.append(
+            f"| `{r['model']}` | {r['params']:,} | {r['flops'] / 1e6:.2f} | {r['epochs']:g} "
+            f"| {100 * r['test_accuracy_mean']:.2f}% ± {100 * r['test_accuracy_std']:.2f} ({r['seeds']}) "
+            f"| {100 * r['export_test_accuracy_mean']:.2f}% | {r['train_seconds']:.1f} "
+            f"| {r['train_samples_per_second']:,.0f} | {r['latency_batch1_ms']:.2f} "
+            f"| {r['throughput_batch1000_per_second']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def update_readme_table(table: str, machine: str) -> None:
+    """Replace the README's generated model table (between its markers) with `table`."""
+    text = README.read_text()
+    if TABLE_START not in text or TABLE_END not in text:
+        return
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    body = f"{TABLE_START}\n{table}\nMeasured on {machine} by `mnist-zoo benchmark`.\n{TABLE_END}"
+    write_text_atomic(README, head + body + tail)
+
+
+def plot_accuracy_vs_time(records: list[dict], path: Path) -> None:
+    """Test accuracy against training seconds, one point per recipe, with the published reference lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(10, 6))
+    accuracies = [100 * r["test_accuracy_mean"] for r in records]
+    low = min(accuracies) - 0.5
+    for r, accuracy in zip(records, accuracies):
+        axis.errorbar(r["train_seconds"], accuracy, yerr=100 * r["test_accuracy_std"], fmt="o", capsize=3)
+        axis.annotate(r["model"], (r["train_seconds"], accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for label, value in REFERENCE_LINES.items():
+        if value >= low:
+            axis.axhline(value, color="gray", linestyle=":", linewidth=1)
+            axis.text(axis.get_xlim()[1], value, f" {label} {value}%", va="center", fontsize=7, color="gray")
+    axis.set(xscale="log", xlabel="training seconds (log scale)", ylabel="test accuracy (%)",
+             title="mnist_zoo: test accuracy vs training time", ylim=(low, 100))
+    axis.grid(alpha=0.3)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    plt.close(figure)

@@ -1,0 +1,42 @@
+"""The benchmark's quick mode runs every recipe end to end (train, evaluate, export) and writes its files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from mnist_zoo import model_card
+from mnist_zoo.benchmark import benchmark, recipes
+from mnist_zoo.models.registry import RESULTS_FILE, list_models
+
+
+def test_every_registry_entry_and_reference_system_has_a_recipe():
+    names = recipes()
+    assert set(list_models()) <= set(names)
+    assert {name.split("_")[0] for name in recipes("reference/*")} == {f"reference/s{i}" for i in range(5)}
+
+
+def test_quick_benchmark_runs_every_recipe(tmp_path, mnist, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    records = benchmark("*", seeds=1, quick=True, out=tmp_path / "results")
+    assert [r["model"] for r in records] == recipes()
+    for record in records:
+        assert 0.0 < record["test_accuracy_mean"] <= 1.0 and record["test_images"] == 1000
+        assert abs(record["export_test_accuracy_mean"] - record["test_accuracy_mean"]) < 1e-3, record["model"]
+        assert record["latency_batch1_ms"] > 0 and record["throughput_batch1000_per_second"] > 0
+    written = json.loads((tmp_path / "results" / "zoo.json").read_text())
+    assert written == records
+    with open(tmp_path / "results" / "zoo.csv") as handle:
+        assert [row["model"] for row in csv.DictReader(handle)] == recipes()
+    assert "quick check, not a result" in (tmp_path / "results" / "zoo.md").read_text()
+    assert (tmp_path / "results" / "accuracy_vs_time.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not RESULTS_FILE.exists(), reason="no committed benchmark results yet")
+def test_model_cards_report_the_committed_results():
+    records = {r["model"]: r for r in json.loads(RESULTS_FILE.read_text())}
+    for name in list_models():
+        if name in records:
+            assert model_card(name).accuracy == records[name]["test_accuracy_mean"]
