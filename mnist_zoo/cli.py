@@ -75,11 +75,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from mnist_zoo.export import export_saved_model
+    from mnist_zoo.export import export_file, export_saved_model
     from mnist_zoo.training.runner import load_run
 
     _, model = load_run(args.run_dir)
-    path = export_saved_model(model, args.out, version=args.version, force=args.force)
+    if args.format == "saved_model":
+        path = export_saved_model(model, args.out, version=args.version, force=args.force)
+    else:
+        path = export_file(model, args.out, args.format, force=args.force)
     print(f"exported: {path}")
 
 
@@ -141,10 +144,12 @@ def make_parser() -> ArgumentParser:
     evaluation.add_argument("--data", help="evaluate on another MNIST source")
     evaluation.set_defaults(run=cmd_evaluate)
 
-    export = verbs.add_parser("export", help="write a run's model as a TF Serving SavedModel")
+    export = verbs.add_parser("export", help="write a run's model as a SavedModel, ONNX or TFLite file")
     export.add_argument("run_dir")
-    export.add_argument("--out", required=True, help="export directory; the model goes to OUT/VERSION")
-    export.add_argument("--version", type=int, default=1)
+    export.add_argument("--out", required=True,
+                        help="export directory: OUT/VERSION (saved_model), OUT/model.onnx or OUT/model.tflite")
+    export.add_argument("--format", choices=("saved_model", "onnx", "tflite"), default="saved_model")
+    export.add_argument("--version", type=int, default=1, help="SavedModel version directory")
     export.add_argument("--force", action="store_true", help="replace an existing version")
     export.set_defaults(run=cmd_export)
 

@@ -1,4 +1,7 @@
-"""SavedModel export in the TF Serving layout, written atomically with Keras's ExportArchive."""
+"""Exports: SavedModel in the TF Serving layout (Keras's ExportArchive), ONNX and TFLite (`model.export`).
+
+Every export is written to a temporary name and renamed into place.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import keras
 import tensorflow as tf
 
 from mnist_zoo.errors import ConfigError
+from mnist_zoo.files import atomic_path
+from mnist_zoo.models.layers import images_input
 
 IMAGES_SPEC = tf.TensorSpec(shape=(None, 28, 28), dtype=tf.uint8, name="images")
 
@@ -51,4 +56,37 @@ def export_saved_model(model: keras.Model, export_dir: str | Path, version: int 
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+FILE_FORMATS = {"onnx": ("onnx", "model.onnx"), "tflite": ("litert", "model.tflite")}
+FORMATS = ("saved_model", *FILE_FORMATS)
+
+
+def serving_model(model: keras.Model) -> keras.Model:
+    """`model` with a softmax on top: uint8 `images` (N, 28, 28) in, float32 `probabilities` (N, 10) out."""
+    images = images_input()
+    probabilities = keras.layers.Softmax(name="probabilities", dtype="float32")(model(images))
+    return keras.Model(images, probabilities, name=f"{model.name}_serving")
+
+
+def export_file(model: keras.Model, export_dir: str | Path, format: str, *, force: bool = False) -> Path:
+    """Write `model` as `export_dir/model.onnx` (ONNX) or `export_dir/model.tflite` (LiteRT).
+
+    The file maps uint8 images (N, 28, 28) to probabilities (N, 10). ONNX goes
+    through `model.export(format="onnx")` (tf2onnx under the hood; needs the
+    `onnx` extra), TFLite through `model.export(format="litert")`.
+    """
+    if format not in FILE_FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
+    keras_format, name = FILE_FORMATS[format]
+    target = Path(export_dir) / name
+    if target.exists() and not force:
+        raise ConfigError(f"{target}: already exists; pass --force to replace it")
+    spec = [keras.InputSpec(shape=(None, 28, 28), dtype="uint8")]
+    with atomic_path(target, suffix=target.suffix) as tmp:
+        try:
+            serving_model(model).export(str(tmp), format=keras_format, input_signature=spec, verbose=False)
+        except ImportError as err:
+            raise ConfigError(f"{format} export needs the {format} extra: pip install 'mnist_zoo[{format}]' ({err})") from None
     return target

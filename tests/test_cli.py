@@ -78,6 +78,14 @@ def test_train_evaluate_export_predict(trained, tmp_path, mnist):
         assert lines[1].startswith(f"{tmp_path / 'digits.npy'}[0]: ")
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_export_file_formats(trained, tmp_path, fmt):
+    pytest.importorskip("onnxruntime" if fmt == "onnx" else "ai_edge_litert", reason=f"{fmt} extra not installed")
+    result = zoo("export", trained, "--out", tmp_path, "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"exported: {tmp_path / f'model.{fmt}'}"
+
+
 def test_config_toml_of_a_run_reproduces_it(trained, tmp_path):
     again = zoo("train", "--config", trained / "config.toml", "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr

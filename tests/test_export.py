@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mnist_zoo import ConfigError, export_saved_model, train
+from mnist_zoo.export import export_file
 from mnist_zoo.training.runner import predict_probabilities
 
 SERVE = textwrap.dedent(
@@ -76,3 +77,32 @@ def test_existing_version_needs_force(cnn_run, tmp_path):
     export_saved_model(cnn_run.model, tmp_path / "export", force=True)
     assert not marker.exists() and (first / "saved_model.pb").exists()
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["1"]
+
+
+@pytest.mark.parametrize("fmt, module", [("onnx", "onnxruntime"), ("tflite", "ai_edge_litert")])
+def test_onnx_and_tflite_match_keras_on_all_test_images(fmt, module, cnn_run, tmp_path, mnist):
+    pytest.importorskip(module, reason=f"the {fmt} extra is not installed: pip install 'mnist_zoo[{fmt if fmt == 'onnx' else 'litert'}]'")
+    _, (x_test, _) = mnist
+    path = export_file(cnn_run.model, tmp_path, fmt)
+    assert path.name == f"model.{fmt}" and [p.name for p in tmp_path.iterdir()] == [path.name]
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path))
+        probabilities = session.run(None, {session.get_inputs()[0].name: x_test})[0]
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path))
+        images = interpreter.get_input_details()[0]
+        interpreter.resize_tensor_input(images["index"], list(x_test.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(images["index"], x_test)
+        interpreter.invoke()
+        probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    expected = predict_probabilities(cnn_run.model, x_test)
+    assert probabilities.shape == (10000, 10)
+    assert np.abs(probabilities - expected).max() < 1e-4
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), expected.argmax(axis=1))
+    with pytest.raises(ConfigError, match="already exists"):
+        export_file(cnn_run.model, tmp_path, fmt)
