@@ -51,7 +51,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
     overrides = dict(parse_assignment(item) for item in args.set)
     for flag, key in (("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("seed", "train.seed"),
-                      ("data", "data.source")):
+                      ("strategy", "train.strategy"), ("data", "data.source")):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = str(value) if flag == "data" else value
@@ -135,6 +135,7 @@ def make_parser() -> ArgumentParser:
     training.add_argument("--epochs", type=int)
     training.add_argument("--batch-size", type=int)
     training.add_argument("--seed", type=int)
+    training.add_argument("--strategy", help="auto, one_device, mirrored or multi_worker (TF_CONFIG)")
     training.add_argument("--data", help="MNIST source: IDX or CSV directory, .npz, 'packaged'")
     training.add_argument("--out", help="run directory (default runs/MODEL-TIMESTAMP)")
     training.set_defaults(run=cmd_train)

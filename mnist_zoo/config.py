@@ -17,6 +17,7 @@ from typing import Any
 from mnist_zoo.checks import coerce_like
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.models.registry import builder_defaults, check_options
+from mnist_zoo.training.distribute import STRATEGIES
 from mnist_zoo.training.losses import LOSSES
 from mnist_zoo.training.optimizers import OPTIMIZERS
 from mnist_zoo.training.schedules import SCHEDULES
@@ -84,6 +85,11 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False  # TF op determinism: same history on the same machine, slower
     tensorboard: bool = False
+    # Data parallelism: batch_size is the global batch, split over replicas; the learning
+    # rate is used as configured (not scaled with the number of replicas).
+    strategy: str = "auto"
+    logical_cpus: int = 0  # >= 2: split the CPU into that many devices for `mirrored` without GPUs
+    mixed_precision: bool = False  # mixed_float16 compute; the logits layer stays float32
 
 
 @dataclass
@@ -169,6 +175,8 @@ def validate(config: RunConfig, origin: str) -> None:
         ("train.loss", config.train.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
         ("train.early_stopping_patience", config.train.early_stopping_patience >= 0, ">= 0"),
         ("train.seed", config.train.seed >= 0, ">= 0"),
+        ("train.strategy", config.train.strategy in STRATEGIES, f"one of {', '.join(STRATEGIES)}"),
+        ("train.logical_cpus", config.train.logical_cpus >= 0, ">= 0"),
         ("data.validation_size", config.data.validation_size >= 0, ">= 0"),
         ("data.train_size", config.data.train_size >= 0, ">= 0"),
         ("data.test_size", config.data.test_size >= 0, ">= 0"),

@@ -8,7 +8,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-
 TEMPORARY_PATTERN = ".*.tmp*"  # every temporary name below matches this
 
 

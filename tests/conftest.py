@@ -7,7 +7,6 @@ import os
 os.environ["MNIST_ZOO_OFFLINE"] = "1"  # tests never download
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from mnist_zoo.data.packaged import load_packaged  # noqa: E402

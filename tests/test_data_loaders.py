@@ -11,7 +11,7 @@ from formats import write_csv, write_idx_dir
 
 from mnist_zoo import DataError, load_mnist, split_validation
 from mnist_zoo.data import load_csv, load_csv_dir, load_idx_dir, load_npz
-from mnist_zoo.data.packaged import cache_dir, CACHE_NAME
+from mnist_zoo.data.packaged import CACHE_NAME, cache_dir
 from mnist_zoo.data.sources import first_that_loads
 
 FIRST_TEST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]

@@ -83,7 +83,11 @@ def dense_stack(
 
 
 def logits(*, kernel_initializer: str = "glorot_uniform", l2: float = 0.0) -> keras.layers.Dense:
-    """The 10-unit output layer; models return logits, losses and exports add the softmax."""
+    """The 10-unit output layer; models return logits, losses and exports add the softmax.
+
+    It computes in float32 even under a mixed-precision policy, for a stable loss.
+    """
     return keras.layers.Dense(
-        10, kernel_initializer=make_initializer(kernel_initializer), kernel_regularizer=regularizer(l2), name="logits"
+        10, kernel_initializer=make_initializer(kernel_initializer), kernel_regularizer=regularizer(l2),
+        dtype="float32", name="logits",
     )

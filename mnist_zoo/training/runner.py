@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 import platform
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from mnist_zoo.files import atomic_path, remove_temporaries, write_text_atomic
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.training import plots
 from mnist_zoo.training.callbacks import AtomicModelCheckpoint, HistoryCSV, StopOnDivergence, read_history
+from mnist_zoo.training.distribute import make_strategy, set_precision, split_cpu
 from mnist_zoo.training.losses import accuracy_metric, make_loss, needs_one_hot
 from mnist_zoo.training.optimizers import make_optimizer
 from mnist_zoo.training.schedules import make_schedule
@@ -171,12 +171,16 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     if overrides:
         config = with_overrides(config, overrides)
     directory = run_directory(config, out)
+    split_cpu(config.train.logical_cpus)
+    strategy = make_strategy(config.train.strategy)
     keras.utils.set_random_seed(config.train.seed)
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
     steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
-    model = compile_model(config, steps_per_epoch)
+    set_precision(config.train.mixed_precision)
+    with strategy.scope():
+        model = compile_model(config, steps_per_epoch)
     directory.mkdir(parents=True, exist_ok=True)
     remove_temporaries(directory)
     write_text_atomic(directory / "config.toml", to_toml(config))
