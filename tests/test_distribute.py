@@ -58,3 +58,10 @@ def test_mixed_precision_keeps_float32_logits(tmp_path, mnist):
         assert run.metrics["test_accuracy"] > 0.5
     finally:
         set_precision(False)
+
+
+def test_multi_worker_reports_the_upstream_blocker(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(ConfigError, match="keras-team/keras#20585"):
+        make_strategy("auto")

@@ -45,27 +45,36 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     - `one_device`: the first GPU, else the CPU.
     - `mirrored`: synchronous data parallelism over every local GPU, or over the
       logical CPU devices when there is no GPU (see `train.logical_cpus`).
-    - `multi_worker`: `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`.
+    - `multi_worker`: `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`; refused with a
+      clear error while Keras 3's `fit` cannot run under it (keras-team/keras#20585).
     - `auto`: `multi_worker` when `TF_CONFIG` names several workers, `mirrored`
       with several GPUs, else TensorFlow's default single-device strategy.
     """
-    gpus = tf.config.list_logical_devices("GPU")
+    # Only physical devices are listed before a multi-worker strategy exists: listing logical
+    # devices starts TensorFlow's runtime, after which collective ops can no longer be configured.
     if name == "auto":
         if cluster_size() > 1:
             name = "multi_worker"
-        elif len(gpus) > 1:
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
             name = "mirrored"
         else:
             return tf.distribute.get_strategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ConfigError("train.strategy=multi_worker needs the TF_CONFIG environment variable")
+        # Keras 3's model.fit fails under MultiWorkerMirroredStrategy (it reduces the first input
+        # batch across workers to build the model, then fails in the train step): upstream
+        # keras-team/keras#20585, tensorflow/tensorflow#72388. Say so instead of a long traceback.
+        raise ConfigError(
+            "train.strategy=multi_worker: Keras 3's model.fit does not run under "
+            "tf.distribute.MultiWorkerMirroredStrategy yet (keras-team/keras#20585); use mirrored on one machine"
+        )
+    gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
         devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ConfigError("train.strategy=multi_worker needs the TF_CONFIG environment variable (see README)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 
