@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mnist-zoo train mlp_bn
+	$(BIN)/mnist-zoo train mlp_bn --epochs 10
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

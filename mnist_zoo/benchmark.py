@@ -144,9 +144,22 @@ def summarize(recipe: str, metrics: list[dict], exports: list[dict]) -> dict[str
     }
 
 
+def merge_records(records: list[dict], out: Path) -> list[dict]:
+    """`records` merged into the ones already in `out/zoo.json` (same recipe replaced), in recipe order."""
+    existing = json.loads((out / "zoo.json").read_text()) if (out / "zoo.json").exists() else []
+    merged = {record["model"]: record for record in existing}
+    merged.update({record["model"]: record for record in records})
+    order = {name: index for index, name in enumerate(recipes())}
+    return sorted(merged.values(), key=lambda record: order.get(record["model"], len(order)))
+
+
 def write_results(records: list[dict], out: Path, quick: bool) -> None:
-    """zoo.json, zoo.csv, zoo.md and accuracy_vs_time.png in `out`; the README table for full runs."""
+    """zoo.json, zoo.csv, zoo.md and accuracy_vs_time.png in `out`; the README table for full runs.
+
+    Records of recipes benchmarked earlier into the same `out` are kept.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    records = merge_records(records, out)
     write_text_atomic(out / "zoo.json", json.dumps(records, indent=2) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
