@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from formats import write_idx
 
 from mnist_zoo.training.callbacks import read_history
 
@@ -90,6 +91,17 @@ def test_config_toml_of_a_run_reproduces_it(trained, tmp_path):
     again = zoo("train", "--config", trained / "config.toml", "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again" / "config.toml").read_text() == (trained / "config.toml").read_text()
+
+
+def test_predict_reads_idx_image_files(trained, tmp_path, mnist):
+    _, (x_test, y_test) = mnist
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    write_idx(path, x_test[:5])
+    result = zoo("predict", trained, path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(": ")[0] for line in lines] == [f"{path}[{i}]" for i in range(5)]
+    assert lines[0].startswith(f"{path}[0]: 7 (probability ")
 
 
 def test_predict_converts_rgb_and_large_png_with_a_note(trained, tmp_path, mnist):

@@ -49,7 +49,8 @@ def test_multi_worker_without_tf_config_is_a_clear_error(monkeypatch):
 def test_mixed_precision_keeps_float32_logits(tmp_path, mnist):
     try:
         run = train("mlp_bn", out=tmp_path / "run", **{"train.mixed_precision": True, "train.epochs": 1,
-                                                       "data.train_size": 1000, "data.test_size": 500})
+                                                       "train.batch_size": 32, "data.augment": False,
+                                                       "data.train_size": 2000, "data.test_size": 500})
         assert keras.mixed_precision.global_policy().name == "mixed_float16"
         assert run.model.get_layer("dense_1").dtype_policy.name == "mixed_float16"
         assert run.model.get_layer("dense_1").compute_dtype == "float16"

@@ -69,6 +69,18 @@ def test_options_change_the_model():
     assert build("mlp_bn", hidden=[100, 30]).count_params() == 784 * 100 + 400 + 100 * 30 + 120 + 310
 
 
+def test_torch_default_initializer_is_uniform_within_one_over_sqrt_fan_in():
+    keras.utils.set_random_seed(0)
+    kernel = keras.ops.convert_to_numpy(build("mlp_relu", initializer="torch_default").get_layer("dense_1").kernel)
+    bound = 1 / np.sqrt(784)
+    assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.99 * bound
+    assert abs(kernel.std() - bound / np.sqrt(3)) < 0.01 * bound  # the std of U(-b, b)
+
+
+def test_batch_norm_uses_pytorch_momentum():
+    assert build("mlp_bn").get_layer("batch_norm_1").momentum == 0.9
+
+
 @pytest.mark.parametrize("mode, low, high", [("unit", 0, 1), ("centered", -0.5, 0.5), ("standardize", -0.4242, 2.8215), ("s3", 0.01, 1.0)])
 def test_normalization_modes(mode, low, high):
     model = build("logistic", normalization=mode)

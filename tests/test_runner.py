@@ -42,6 +42,11 @@ def test_run_directory_holds_every_output(tmp_path, mnist):
     assert [row["epoch"] for row in run.history] == [1, 2]
 
 
+def test_tensorboard_logs_are_written_when_asked(tmp_path, mnist):
+    run = tiny_run(tmp_path, **{"train.epochs": 1, "train.tensorboard": True})
+    assert list((run.directory / "tensorboard").rglob("events.out.tfevents.*"))
+
+
 def test_finished_run_is_never_overwritten(tmp_path, mnist):
     tiny_run(tmp_path, **{"train.epochs": 1})
     before = (tmp_path / "run" / "metrics.json").read_text()
@@ -135,7 +140,7 @@ def test_a_finite_blow_up_also_counts_as_divergence(tmp_path, mnist):
 def test_one_hot_losses_learn(tmp_path, mnist, loss, floor):
     run = tiny_run(tmp_path, model="mlp_relu", **{"train.epochs": 4, "train.loss": loss, "data.train_size": 2000,
                                                   "train.batch_size": 32, "schedule.name": "constant",
-                                                  "model.dropout": 0.0})
+                                                  "model.dropout": 0.0, "data.augment": False})
     assert run.metrics["test_accuracy"] > floor
 
 

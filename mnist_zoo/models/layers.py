@@ -16,6 +16,8 @@ NORMALIZATIONS: dict[str, tuple[float, float]] = {
     "s3": (0.99 / 255, 0.01),  # [0.01, 1.0], S3
 }
 
+BATCH_NORM_MOMENTUM = 0.9
+
 _NORMAL = re.compile(r"normal\(\s*([-+0-9.e]+)\s*,\s*([-+0-9.e]+)\s*\)")
 
 
@@ -33,11 +35,14 @@ def pixel_normalization(mode: str) -> keras.layers.Rescaling:
 
 
 def make_initializer(spec: str) -> keras.initializers.Initializer:
-    """A Keras initializer by name (`glorot_uniform`, `he_normal`, ...) or `normal(mean, std)` as S2."""
+    """A Keras initializer by name (`glorot_uniform`, `he_normal`, ...), `normal(mean, std)` as S2,
+    or `torch_default`: PyTorch's Linear/Conv default, uniform in +-1/sqrt(fan_in) (S1, S4)."""
     match = _NORMAL.fullmatch(spec.strip())
     if match:
         mean, stddev = (float(group) for group in match.groups())
         return keras.initializers.RandomNormal(mean=mean, stddev=stddev)
+    if spec == "torch_default":  # kaiming_uniform(a=sqrt(5)): bound sqrt(6 / (6 fan_in)) = 1/sqrt(fan_in)
+        return keras.initializers.VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform")
     try:
         return keras.initializers.get(spec)
     except ValueError:
@@ -75,7 +80,9 @@ def dense_stack(
             )
         )
         if batch_norm:
-            layers.append(keras.layers.BatchNormalization(name=f"batch_norm_{index}"))
+            # momentum 0.9 (PyTorch's BatchNorm1d default, as S2): Keras's 0.99 leaves the moving
+            # statistics far from the data after a short run, so evaluation lags training
+            layers.append(keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"batch_norm_{index}"))
         layers.append(keras.layers.Activation(activation, name=f"{activation}_{index}"))
         if dropout:
             layers.append(keras.layers.Dropout(dropout, name=f"dropout_{index}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -170,6 +171,8 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     config = resolve_config(config_or_model)
     if overrides:
         config = with_overrides(config, overrides)
+    if config.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("train.tensorboard needs TensorBoard: pip install 'mnist_zoo[tensorboard]'")
     directory = run_directory(config, out)
     split_cpu(config.train.logical_cpus)
     strategy = make_strategy(config.train.strategy)
