@@ -27,6 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+JIT_CHOICES = ("auto", "on", "off")
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
 
 
@@ -90,6 +91,11 @@ class TrainConfig:
     strategy: str = "auto"
     logical_cpus: int = 0  # >= 2: split the CPU into that many devices for `mirrored` without GPUs
     mixed_precision: bool = False  # mixed_float16 compute; the logits layer stays float32
+    # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
+    # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA: "auto" compiles models without
+    # convolutions on one replica (XLA slows Conv2D on CPU), "on" or "off" force it.
+    steps_per_execution: int = 16
+    jit_compile: str = "auto"
 
 
 @dataclass
@@ -177,6 +183,8 @@ def validate(config: RunConfig, origin: str) -> None:
         ("train.seed", config.train.seed >= 0, ">= 0"),
         ("train.strategy", config.train.strategy in STRATEGIES, f"one of {', '.join(STRATEGIES)}"),
         ("train.logical_cpus", config.train.logical_cpus >= 0, ">= 0"),
+        ("train.steps_per_execution", config.train.steps_per_execution >= 1, ">= 1"),
+        ("train.jit_compile", config.train.jit_compile in JIT_CHOICES, f"one of {', '.join(JIT_CHOICES)}"),
         ("data.validation_size", config.data.validation_size >= 0, ">= 0"),
         ("data.train_size", config.data.train_size >= 0, ">= 0"),
         ("data.test_size", config.data.test_size >= 0, ">= 0"),

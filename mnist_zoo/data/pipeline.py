@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import keras
@@ -11,11 +12,17 @@ import tensorflow as tf
 from mnist_zoo.errors import ConfigError
 
 NUM_CLASSES = 10
+IMAGE_SIDE = 28
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random affine distortions applied per batch while training.
+    """Random affine distortions (rotation, zoom, shift), one per image, applied per batch while training.
+
+    The three are composed into one affine map per image and applied in a
+    single `keras.ops.image.affine_transform` call (bilinear, zero fill):
+    a third of the cost of Keras's RandomRotation, RandomZoom and
+    RandomTranslation layers in sequence.
 
     Args:
         shift: largest translation, as a fraction of the image side.
@@ -27,16 +34,23 @@ class Augmentation:
     rotation: float = 10.0
     zoom: float = 0.1
 
-    def layers(self, seed: int | None) -> keras.Sequential:
-        """The Keras preprocessing layers that apply these distortions to (B, 28, 28, 1) floats."""
-        stages = []
-        if self.rotation:
-            stages.append(keras.layers.RandomRotation(self.rotation / 360.0, fill_mode="constant", seed=seed))
-        if self.zoom:
-            stages.append(keras.layers.RandomZoom(self.zoom, fill_mode="constant", seed=seed))
-        if self.shift:
-            stages.append(keras.layers.RandomTranslation(self.shift, self.shift, fill_mode="constant", seed=seed))
-        return keras.Sequential(stages, name="augmentation")
+    def transforms(self, count: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """`count` random output-to-input maps [a0 a1 a2 b0 b1 b2 0 0] about the image centre."""
+        draws = tf.random.stateless_uniform((4, count), seed=seed, minval=-1.0, maxval=1.0)
+        angle = draws[0] * self.rotation * math.pi / 180.0
+        scale = 1.0 + draws[1] * self.zoom
+        shift_x, shift_y = draws[2] * self.shift * IMAGE_SIDE, draws[3] * self.shift * IMAGE_SIDE
+        cos, sin = scale * tf.cos(angle), scale * tf.sin(angle)
+        centre = (IMAGE_SIDE - 1) / 2.0
+        zeros = tf.zeros_like(cos)
+        return tf.stack([cos, -sin, centre - cos * centre + sin * centre - shift_x,
+                         sin, cos, centre - sin * centre - cos * centre - shift_y, zeros, zeros], axis=1)
+
+    def __call__(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """Distort a uint8 batch (B, 28, 28) with a stateless `seed` pair; uint8 out."""
+        floats = tf.cast(images, tf.float32)[..., tf.newaxis]
+        moved = keras.ops.image.affine_transform(floats, self.transforms(tf.shape(images)[0], seed))[..., 0]
+        return tf.cast(tf.clip_by_value(tf.round(moved), 0.0, 255.0), tf.uint8)
 
 
 def encode_labels(labels: tf.Tensor, *, one_hot: bool, label_smoothing: float) -> tf.Tensor:
@@ -83,13 +97,11 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     if training and augment is not None:
-        distort = augment.layers(seed)
-
-        def augment_batch(batch: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            moved = distort(tf.cast(batch, tf.float32)[..., tf.newaxis], training=True)[..., 0]
-            return tf.cast(tf.clip_by_value(tf.round(moved), 0.0, 255.0), tf.uint8), target
-
-        dataset = dataset.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        # one stateless seed pair per batch, fresh every epoch: reproducible under a fixed seed
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(
+            lambda example, pair: (augment(example[0], pair), example[1]), num_parallel_calls=tf.data.AUTOTUNE
+        )
     if one_hot:
         dataset = dataset.map(
             lambda batch, target: (batch, encode_labels(target, one_hot=True, label_smoothing=label_smoothing)),

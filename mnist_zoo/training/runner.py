@@ -92,7 +92,17 @@ def run_directory(config: RunConfig, out: str | Path | None) -> Path:
     return RUNS_DIR / f"{config.model.name}-{stamp}"
 
 
-def compile_model(config: RunConfig, steps_per_epoch: int) -> keras.Model:
+def use_xla(config: RunConfig, model: keras.Model, replicas: int) -> bool:
+    """Whether to compile the train step with XLA: `train.jit_compile`, where "auto" means
+    models without convolutions (XLA makes Conv2D slower on CPU), on one replica, without
+    op determinism."""
+    if config.train.jit_compile != "auto":
+        return config.train.jit_compile == "on"
+    convolutional = any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+    return not convolutional and replicas == 1 and not config.train.deterministic
+
+
+def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) -> keras.Model:
     """Build the configured model and compile it with its optimizer, schedule, loss and accuracy."""
     model = build(config.model.name, **config.model.options)
     schedule = config.schedule
@@ -121,16 +131,22 @@ def compile_model(config: RunConfig, steps_per_epoch: int) -> keras.Model:
         optimizer=optimizer,
         loss=make_loss(config.train.loss, config.data.label_smoothing),
         metrics=[accuracy_metric(one_hot)],
+        # Keras's multi-step loop fails under MirroredStrategy ("while/cond/Placeholder"), so
+        # several replicas run one step per execution
+        steps_per_execution=config.train.steps_per_execution if replicas == 1 else 1,
+        jit_compile=use_xla(config, model, replicas),
     )
     return model
 
 
-def make_callbacks(config: RunConfig, directory: Path, validating: bool) -> list[keras.callbacks.Callback]:
+def make_callbacks(
+    config: RunConfig, directory: Path, validating: bool, initial_loss: float
+) -> list[keras.callbacks.Callback]:
     """Divergence stop, history, best checkpoint, resume state, early stopping, TensorBoard."""
     monitor = "val_accuracy" if validating else "accuracy"
     best_so_far = max((row.get(monitor, -math.inf) for row in read_history(directory / "history.csv")), default=None)
     callbacks = [
-        StopOnDivergence(),
+        StopOnDivergence(initial_loss=initial_loss),
         HistoryCSV(directory / "history.csv"),
         AtomicModelCheckpoint(
             directory / "best.keras", monitor=monitor, mode="max", save_best_only=True,
@@ -161,6 +177,16 @@ def backed_up_epochs(directory: Path) -> int:
     return 0
 
 
+def training_set(config: RunConfig, data: Data) -> tf.data.Dataset:
+    """The shuffled, batched (and, if the config says so, augmented) training batches."""
+    augment = Augmentation(config.data.shift, config.data.rotation, config.data.zoom) if config.data.augment else None
+    return make_dataset(
+        data.x_train, data.y_train, batch_size=config.train.batch_size, training=True, augment=augment,
+        label_smoothing=config.data.label_smoothing, one_hot=needs_one_hot(config.train.loss, config.data.label_smoothing),
+        seed=config.train.seed,
+    )
+
+
 def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path | None = None, **overrides: Any) -> Run:
     """Train as a recipe (a model name, a TOML path or a RunConfig) says, with overrides.
 
@@ -183,7 +209,7 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
     set_precision(config.train.mixed_precision)
     with strategy.scope():
-        model = compile_model(config, steps_per_epoch)
+        model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
     directory.mkdir(parents=True, exist_ok=True)
     remove_temporaries(directory)
     write_text_atomic(directory / "config.toml", to_toml(config))
@@ -192,18 +218,19 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
         print(f"resuming {directory} from epoch {done + 1} ({done} of {config.train.epochs} finished)")
 
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
-    augment = Augmentation(config.data.shift, config.data.rotation, config.data.zoom) if config.data.augment else None
-    train_set = make_dataset(
-        data.x_train, data.y_train, batch_size=config.train.batch_size, training=True, augment=augment,
-        label_smoothing=config.data.label_smoothing, one_hot=one_hot, seed=config.train.seed,
-    )
+    train_set = training_set(config, data)
     validating = len(data.x_val) > 0
     val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
+    # the untrained loss on one batch: the divergence check's yardstick, since with several
+    # steps per execution the first loss fit reports is already a mean over several updates
+    first_batch = make_dataset(data.x_train[: config.train.batch_size], data.y_train[: config.train.batch_size],
+                               batch_size=config.train.batch_size, training=False, one_hot=one_hot)
+    initial_loss = model.evaluate(first_batch, verbose=0, return_dict=True)["loss"]
     model.fit(
         train_set,
         validation_data=val_set,
         epochs=config.train.epochs,
-        callbacks=make_callbacks(config, directory, validating),
+        callbacks=make_callbacks(config, directory, validating, float(initial_loss)),
         verbose=1 if sys.stdout.isatty() else 2,
         shuffle=False,
     )

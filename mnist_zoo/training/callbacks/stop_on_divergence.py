@@ -17,24 +17,32 @@ class StopOnDivergence(keras.callbacks.TerminateOnNaN):
     """Like `TerminateOnNaN`, but also catches a finite blow-up, and raises an error naming the epoch.
 
     Training has diverged when the running loss is not finite, or exceeds
-    `max_loss_factor` times the larger of 1 and the first loss this process
-    saw (a healthy run never climbs that far above where it started). Raising,
+    `max_loss_factor` times the larger of 1 and the loss at the start: the
+    `initial_loss` given, else the first loss this process saw (a healthy run
+    never climbs that far above where it started). Pass `initial_loss` when
+    the model runs several steps per execution: the first loss reported is
+    then already a mean over several updates. Raising,
     rather than only setting `stop_training`, ends `fit` before the epoch's
     end, so callbacks that save at epoch end (`BackupAndRestore`,
     `ModelCheckpoint`) keep the last good state instead of the diverged one.
 
     Args:
         max_loss_factor: how far above its start the loss may climb.
+        initial_loss: the untrained model's loss on a batch, if known.
 
     Example:
-        >>> model.fit(data, callbacks=[StopOnDivergence(), keras.callbacks.BackupAndRestore("backup")])
+        >>> start = model.evaluate(first_batch, return_dict=True)["loss"]
+        >>> model.fit(data, callbacks=[StopOnDivergence(initial_loss=start), keras.callbacks.BackupAndRestore("backup")])
     """
 
-    def __init__(self, max_loss_factor: float = 10.0) -> None:
+    def __init__(self, max_loss_factor: float = 10.0, initial_loss: float | None = None) -> None:
         super().__init__()
         self.max_loss_factor = max_loss_factor
+        self.initial_loss = initial_loss
         self._epoch = 0
         self._limit: float | None = None
+        if initial_loss is not None and math.isfinite(initial_loss):
+            self._limit = max_loss_factor * max(initial_loss, 1.0)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
@@ -54,4 +62,4 @@ class StopOnDivergence(keras.callbacks.TerminateOnNaN):
             )
 
     def get_config(self) -> dict:
-        return {"max_loss_factor": self.max_loss_factor}
+        return {"max_loss_factor": self.max_loss_factor, "initial_loss": self.initial_loss}
