@@ -9,6 +9,7 @@ import io
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +81,20 @@ def measure_export(run_dir: Path, recipe: str, seed: int, quick: bool) -> dict[s
     }
 
 
-def _median_seconds(call, repeats: int) -> float:
-    for _ in range(5):
+def seconds_per_call(call: Callable[[], object], repeats: int, warmup: int = 5) -> list[float]:
+    """Wall-clock seconds of each of `repeats` calls of `call`, after `warmup` untimed calls."""
+    for _ in range(warmup):
         call()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def _median_seconds(call: Callable[[], object], repeats: int) -> float:
+    return statistics.median(seconds_per_call(call, repeats))
 
 
 def benchmark(pattern: str = "*", *, seeds: int = 3, quick: bool = False, out: str | Path | None = None) -> list[dict]:

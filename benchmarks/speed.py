@@ -1,0 +1,298 @@
+"""Training and inference speed of the zoo against plain Keras and PyTorch, side by side on this machine.
+
+    python benchmarks/speed.py [--models mlp_sigmoid,mlp_bn,cnn_small] [--quick] [--out DIR]
+
+Training: full-epoch throughput (median of 3 epochs after a warm-up epoch, the runners taking
+turns), batch 128, for
+  zoo      the runner's compiled model and tf.data pipeline, as `mnist-zoo train` uses them
+           (the recipe's optimizer and schedule, the builder's default architecture, no augmentation);
+  zoo+aug  the same with the recipe's augmentation;
+  keras    the keras-io style baseline: the same architecture, NumPy arrays into `model.fit`,
+           default `compile`;
+  torch    an equivalent PyTorch eager loop (only when `torch` is installed; the zoo never needs it).
+Achieved training FLOP/s (3x forward FLOPs per image) is reported against a float32
+matrix-multiply peak measured in the same run.
+
+Inference: batch-1 latency (median and p99) and batch-10,000 throughput of Keras
+`model.predict` and `model(x)`, the SavedModel signature, ONNX Runtime and LiteRT.
+
+Writes speed.json and speed.md into benchmarks/results/ (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnist_zoo.benchmark import seconds_per_call
+from mnist_zoo.config import resolve_config, with_overrides
+from mnist_zoo.export import export_file, export_saved_model
+from mnist_zoo.files import write_text_atomic
+from mnist_zoo.models import build, count_flops
+from mnist_zoo.models.registry import builder_defaults
+from mnist_zoo.training.runner import (
+    compile_model,
+    library_versions,
+    load_run_data,
+    machine_description,
+    training_set,
+)
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MODELS = ("mlp_sigmoid", "mlp_bn", "cnn_small")
+BATCH = 128
+QUICK_IMAGES = 4096
+
+
+def matmul_peak_gflops(size: int = 2048) -> float:
+    """Best float32 matrix-multiply rate TensorFlow reaches on this machine, in GFLOP/s."""
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    best = min(seconds_per_call(lambda: tf.linalg.matmul(a, b).numpy(), 10))
+    return 2 * size**3 / best / 1e9
+
+
+def zoo_epoch(name: str, augment: bool, quick: bool) -> Callable[[], object]:
+    """One epoch of the runner's own training path, ready to call."""
+    config = resolve_config(name)
+    overrides = {f"model.{key}": value for key, value in builder_defaults(name).items()}
+    overrides.update({"data.augment": augment, "train.batch_size": BATCH})
+    if quick:
+        overrides["data.train_size"] = QUICK_IMAGES
+    config = with_overrides(config, overrides)
+    data = load_run_data(config)
+    model = compile_model(config, steps_per_epoch=-(-len(data.x_train) // BATCH))
+    dataset = training_set(config, data)
+    return lambda: model.fit(dataset, epochs=1, verbose=0)
+
+
+def keras_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
+    """One epoch of the keras-io style baseline: NumPy arrays into `fit`, default `compile`."""
+    model = build(name)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+
+
+def torch_version() -> dict[str, str]:
+    """{"torch": version} when PyTorch is installed, else {}."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    return {"torch": torch.__version__}
+
+
+def torch_model(name: str):
+    """The PyTorch equivalent of a zoo entry's default architecture (normalisation done outside)."""
+    from torch import nn
+
+    if name == "mlp_sigmoid":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.Sigmoid(), nn.Linear(100, 30), nn.Sigmoid(),
+                             nn.Linear(30, 10))
+    if name == "mlp_bn":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(),
+                             nn.Linear(512, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, 10))
+    if name == "cnn_small":
+        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 64), nn.ReLU(), nn.Linear(64, 10))
+    raise ValueError(f"no PyTorch equivalent of {name!r}")
+
+
+def torch_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object] | None:
+    """One epoch of an eager PyTorch loop (Adam, cross-entropy, reshuffled batches); None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    images = torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1)
+    labels = torch.from_numpy(y.astype(np.int64))
+    model = torch_model(name)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch() -> None:
+        model.train()
+        order = torch.randperm(len(labels))
+        for start in range(0, len(labels), BATCH):
+            index = order[start : start + BATCH]
+            optimizer.zero_grad()
+            loss_fn(model(images[index]), labels[index]).backward()
+            optimizer.step()
+
+    return epoch
+
+
+def interleaved_median_seconds(epochs: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, float]:
+    """Median epoch seconds of each runner over `rounds` rounds, after a warm-up epoch each.
+
+    Runners take turns within each round, so a slow spell of this shared 2-core
+    machine (epochs vary by up to half here) falls on all of them alike.
+    """
+    for epoch in epochs.values():
+        epoch()
+    times: dict[str, list[float]] = {runner: [] for runner in epochs}
+    for _ in range(rounds):
+        for runner, epoch in epochs.items():
+            times[runner] += seconds_per_call(epoch, 1, warmup=0)
+    return {runner: statistics.median(seconds) for runner, seconds in times.items()}
+
+
+def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
+    """Images per second of each way of training `name`, with FLOP/s against the peak."""
+    config = with_overrides(resolve_config(name), {"data.train_size": QUICK_IMAGES} if quick else {})
+    data = load_run_data(config)
+    forward_flops = count_flops(build(name))
+    epochs = {
+        "zoo": zoo_epoch(name, augment=False, quick=quick),
+        "zoo+aug": zoo_epoch(name, augment=True, quick=quick),
+        "keras": keras_epoch(name, data.x_train, data.y_train),
+        "torch": torch_epoch(name, data.x_train, data.y_train),
+    }
+    seconds = interleaved_median_seconds({runner: epoch for runner, epoch in epochs.items() if epoch is not None})
+    rows = []
+    for runner, elapsed in seconds.items():
+        rate = len(data.x_train) / elapsed
+        gflops = 3 * forward_flops * rate / 1e9
+        rows.append({"model": name, "runner": runner, "batch_size": BATCH, "images": len(data.x_train),
+                     "epoch_seconds": elapsed, "images_per_second": rate, "train_gflops_per_second": gflops,
+                     "fraction_of_matmul_peak": gflops / peak})
+        print(f"train {name:<12} {runner:<8} {rate:>10,.0f} images/s  {gflops:6.1f} GFLOP/s", flush=True)
+    return rows
+
+
+def inference_runtimes(model: keras.Model, workdir: Path) -> dict[str, Callable[[np.ndarray], object]]:
+    """Callables mapping uint8 images to probabilities (or logits), one per runtime that is installed."""
+    runtimes: dict[str, Callable[[np.ndarray], object]] = {
+        "keras predict": lambda x: model.predict(x, verbose=0, batch_size=len(x)),
+        "keras model(x)": lambda x: model(x, training=False).numpy(),
+    }
+    serve = tf.saved_model.load(str(export_saved_model(model, workdir / "saved_model"))).signatures["serving_default"]
+    runtimes["saved_model"] = lambda x: serve(images=tf.constant(x))["probabilities"].numpy()
+    try:
+        import onnxruntime
+    except ImportError:
+        print("onnxruntime not installed: skipping ONNX (pip install 'mnist_zoo[onnx]')", file=sys.stderr)
+    else:
+        session = onnxruntime.InferenceSession(str(export_file(model, workdir, "onnx")))
+        input_name = session.get_inputs()[0].name
+        runtimes["onnxruntime"] = lambda x: session.run(None, {input_name: x})[0]
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        print("ai-edge-litert not installed: skipping TFLite (pip install 'mnist_zoo[litert]')", file=sys.stderr)
+    else:
+        path = str(export_file(model, workdir, "tflite"))
+        interpreters: dict[int, Interpreter] = {}
+
+        def litert(x: np.ndarray) -> np.ndarray:
+            interpreter = interpreters.get(len(x))
+            if interpreter is None:  # one interpreter per batch size, allocated once
+                interpreter = interpreters[len(x)] = Interpreter(model_path=path)
+                interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(x.shape))
+                interpreter.allocate_tensors()
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+            interpreter.invoke()
+            return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+        runtimes["litert"] = litert
+    return runtimes
+
+
+def inference_rows(name: str, x_test: np.ndarray, quick: bool) -> list[dict]:
+    """Batch-1 latency and batch-10,000 throughput of every runtime for `name` (untrained weights)."""
+    model = build(name)
+    one, many = x_test[:1], np.resize(x_test, (10000, 28, 28))
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for runtime, run in inference_runtimes(model, Path(workdir)).items():
+            calls = 100 if runtime == "keras predict" or quick else 1000
+            latency = np.array(seconds_per_call(lambda: run(one), calls, warmup=10))
+            batched = statistics.median(seconds_per_call(lambda: run(many), 3 if quick else 10))
+            row = {"model": name, "runtime": runtime, "batch1_calls": calls,
+                   "batch1_median_us": 1e6 * float(np.median(latency)),
+                   "batch1_p99_us": 1e6 * float(np.percentile(latency, 99)),
+                   "batch10000_images_per_second": 10000 / batched}
+            rows.append(row)
+            print(f"infer {name:<12} {runtime:<15} batch-1 median {row['batch1_median_us']:8.1f} us "
+                  f"p99 {row['batch1_p99_us']:8.1f} us  batch-10000 {row['batch10000_images_per_second']:>11,.0f}"
+                  " images/s", flush=True)
+    return rows
+
+
+def speedups(training: list[dict]) -> list[dict]:
+    """Per model: the zoo's throughput over the keras-io baseline and over PyTorch."""
+    out = []
+    for name in dict.fromkeys(row["model"] for row in training):
+        rate = {row["runner"]: row["images_per_second"] for row in training if row["model"] == name}
+        out.append({"model": name, "zoo_over_keras": rate["zoo"] / rate["keras"],
+                    "zoo_over_torch": rate["zoo"] / rate["torch"] if "torch" in rate else None})
+    return out
+
+
+def markdown(result: dict) -> str:
+    """speed.md: the three tables and where they were measured."""
+    lines = [f"# Speed benchmark{' (quick check, not a result)' if result['quick'] else ''}", "",
+             f"Machine: {result['machine']}. float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s. "
+             f"Libraries: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}.", "",
+             f"Command: `{result['command']}`", "", "## Training (batch 128, median of 3 full epochs after a warm-up epoch, runners taking turns)", "",
+             "| model | runner | images/s | GFLOP/s | of matmul peak |", "| --- | --- | ---: | ---: | ---: |"]
+    for row in result["training"]:
+        lines.append(f"| `{row['model']}` | {row['runner']} | {row['images_per_second']:,.0f} "
+                     f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} |")
+    lines += ["", "| model | zoo / keras-io | zoo / PyTorch |", "| --- | ---: | ---: |"]
+    for row in result["speedups"]:
+        torch_ratio = f"{row['zoo_over_torch']:.2f}x" if row["zoo_over_torch"] is not None else "-"
+        lines.append(f"| `{row['model']}` | {row['zoo_over_keras']:.2f}x | {torch_ratio} |")
+    lines += ["", "## Inference (untrained weights; speed does not depend on them)", "",
+              "| model | runtime | batch-1 median µs | batch-1 p99 µs | batch-10,000 images/s |",
+              "| --- | --- | ---: | ---: | ---: |"]
+    for row in result["inference"]:
+        lines.append(f"| `{row['model']}` | {row['runtime']} | {row['batch1_median_us']:.1f} "
+                     f"| {row['batch1_p99_us']:.1f} | {row['batch10000_images_per_second']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated registry names")
+    parser.add_argument("--quick", action="store_true", help="small subsets and few calls: checks the script runs")
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="results directory")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    peak = matmul_peak_gflops(1024 if args.quick else 2048)
+    print(f"float32 matmul peak: {peak:.0f} GFLOP/s", flush=True)
+    training = [row for name in names for row in training_rows(name, args.quick, peak)]
+    data = load_run_data(resolve_config(names[0]))
+    inference = [row for name in names for row in inference_rows(name, data.x_test, args.quick)]
+    result = {
+        "quick": args.quick,
+        "command": "python benchmarks/speed.py" + (" --quick" if args.quick else "") + f" --models {','.join(names)}",
+        "machine": machine_description(),
+        "versions": {**library_versions(), **torch_version()},
+        "matmul_peak_gflops": peak,
+        "training": training,
+        "speedups": speedups(training),
+        "inference": inference,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "speed.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / "speed.md", markdown(result))
+    print(f"wrote {out / 'speed.json'} and {out / 'speed.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""benchmarks/speed.py still runs end to end (quick mode, one model) and writes its two files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
+
+
+def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
+    result = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--models", "mlp_sigmoid", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    speed = json.loads((tmp_path / "speed.json").read_text())
+    assert speed["quick"] and speed["matmul_peak_gflops"] > 0
+    assert {row["runner"] for row in speed["training"]} >= {"zoo", "zoo+aug", "keras"}
+    assert all(row["images_per_second"] > 0 and row["images"] == 4096 for row in speed["training"])
+    runtimes = {row["runtime"] for row in speed["inference"]}
+    assert runtimes >= {"keras predict", "keras model(x)", "saved_model", "onnxruntime", "litert"}
+    assert speed["speedups"][0]["model"] == "mlp_sigmoid" and speed["speedups"][0]["zoo_over_keras"] > 0
+    assert "| `mlp_sigmoid` | zoo |" in (tmp_path / "speed.md").read_text()
