@@ -21,4 +21,7 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     runtimes = {row["runtime"] for row in speed["inference"]}
     assert runtimes >= {"keras predict", "keras model(x)", "saved_model", "onnxruntime", "litert"}
     assert speed["speedups"][0]["model"] == "mlp_sigmoid" and speed["speedups"][0]["zoo_over_keras"] > 0
-    assert "| `mlp_sigmoid` | zoo |" in (tmp_path / "speed.md").read_text()
+    assert speed["time_to_accuracy"]["command"] == "mnist-zoo train cnn_fast"
+    assert speed["time_to_accuracy"]["wall_seconds"] > speed["time_to_accuracy"]["train_seconds"] > 0
+    text = (tmp_path / "speed.md").read_text()
+    assert "| `mlp_sigmoid` | zoo |" in text and "## Time to accuracy" in text
