@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import hashlib
 import io
 import json
 import statistics
@@ -20,7 +21,7 @@ from mnist_zoo.config import RECIPES_DIR, load_config, to_toml, with_overrides
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.export import export_saved_model
 from mnist_zoo.files import atomic_path, write_text_atomic
-from mnist_zoo.training.runner import Run, load_run, load_run_data, train
+from mnist_zoo.training.runner import load_run, load_run_data, train
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 QUICK = {"data.train_size": 1024, "data.validation_size": 512, "data.test_size": 1000, "train.epochs": 1}
@@ -52,15 +53,20 @@ def recipes(pattern: str = "*") -> list[str]:
     return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
-def run_once(recipe: str, seed: int, quick: bool, runs_dir: Path) -> Run | dict[str, Any]:
-    """Train one seed of a recipe, or reuse the finished run of the same config from an earlier call."""
+def run_once(recipe: str, seed: int, quick: bool, runs_dir: Path) -> tuple[dict[str, Any], Path]:
+    """Train one seed of a recipe, or reuse the finished run of the same config from an earlier call.
+
+    The run directory is named after the recipe, the seed and a digest of the
+    resolved config, so an edited recipe trains afresh beside the old runs.
+    """
     config = with_overrides(load_config(RECIPES_DIR / f"{recipe}.toml"), {"train.seed": seed, **(QUICK if quick else {})})
-    directory = runs_dir / f"{recipe.replace('/', '-')}-seed{seed}"
+    digest = hashlib.sha256(to_toml(config).encode()).hexdigest()[:8]
+    directory = runs_dir / f"{recipe.replace('/', '-')}-seed{seed}-{digest}"
     finished = directory / "metrics.json"
-    if finished.exists() and (directory / "config.toml").read_text() == to_toml(config):
+    if finished.exists():
         print(f"reusing finished run {directory}")
-        return json.loads(finished.read_text())
-    return train(config, out=directory)
+        return json.loads(finished.read_text()), directory
+    return train(config, out=directory).metrics, directory
 
 
 def measure_export(run_dir: Path, recipe: str, seed: int, quick: bool) -> dict[str, float]:
@@ -114,10 +120,9 @@ def benchmark(pattern: str = "*", *, seeds: int = 3, quick: bool = False, out: s
     for recipe in names:
         seeds_metrics, exports = [], []
         for seed in range(seeds):
-            result = run_once(recipe, seed, quick, runs_dir)
-            metrics = result.metrics if isinstance(result, Run) else result
+            metrics, directory = run_once(recipe, seed, quick, runs_dir)
             seeds_metrics.append(metrics)
-            exports.append(measure_export(runs_dir / f"{recipe.replace('/', '-')}-seed{seed}", recipe, seed, quick))
+            exports.append(measure_export(directory, recipe, seed, quick))
         records.append(summarize(recipe, seeds_metrics, exports))
         write_results(records, out, quick)
     return records

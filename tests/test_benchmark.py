@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mnist_zoo import model_card
-from mnist_zoo.benchmark import benchmark, recipes
+from mnist_zoo.benchmark import benchmark, recipes, run_once
 from mnist_zoo.models.registry import RESULTS_FILE, list_models
 
 
@@ -40,3 +40,11 @@ def test_model_cards_report_the_committed_results():
     for name in list_models():
         if name in records:
             assert model_card(name).accuracy == records[name]["test_accuracy_mean"]
+
+
+def test_a_run_is_reused_only_for_the_same_resolved_config(tmp_path, mnist, capsys):
+    first, directory = run_once("logistic", 0, True, tmp_path)
+    again, same = run_once("logistic", 0, True, tmp_path)
+    assert same == directory and again == first and "reusing finished run" in capsys.readouterr().out
+    _, other_seed = run_once("logistic", 1, True, tmp_path)
+    assert other_seed != directory and other_seed.name.startswith("logistic-seed1-")
