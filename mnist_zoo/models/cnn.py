@@ -15,6 +15,38 @@ from mnist_zoo.models.layers import (
 from mnist_zoo.models.registry import register_model
 
 
+def _convnet(
+    name: str,
+    convolutions: list[keras.layers.Layer],
+    *,
+    dense: int,
+    dropout: float,
+    initializer: str,
+    l2: float,
+    normalization: str,
+) -> keras.Model:
+    """uint8 images -> normalised (28, 28, 1) -> `convolutions` -> Dense(`dense`) ReLU -> 10 logits."""
+    return keras.Sequential(
+        [
+            images_input(),
+            pixel_normalization(normalization),
+            keras.layers.Reshape((28, 28, 1), name="channels"),
+            *convolutions,
+            keras.layers.Flatten(name="flatten"),
+            *dense_stack((dense,), activation="relu", dropout=dropout, kernel_initializer=initializer, l2=l2),
+            logits(kernel_initializer=initializer, l2=l2),
+        ],
+        name=name,
+    )
+
+
+def _conv(width: int, size: int, index: int, initializer: str, l2: float, strides: int = 1) -> keras.layers.Conv2D:
+    return keras.layers.Conv2D(
+        width, size, strides=strides, activation="relu", kernel_initializer=make_initializer(initializer),
+        kernel_regularizer=regularizer(l2), name=f"conv_{index}",
+    )
+
+
 @register_model(reference="S4 (PyTorch small CNN: conv32-pool-conv64-pool-fc64-fc10)")
 def cnn_small(
     *,
@@ -28,25 +60,9 @@ def cnn_small(
     """Conv 3x3 + ReLU + max-pool per entry of `filters`, then Dense(64) ReLU and 10 logits."""
     convolutions = []
     for index, width in enumerate(filters, start=1):
-        convolutions += [
-            keras.layers.Conv2D(
-                width, 3, activation="relu", kernel_initializer=make_initializer(initializer),
-                kernel_regularizer=regularizer(l2), name=f"conv_{index}",
-            ),
-            keras.layers.MaxPooling2D(2, name=f"pool_{index}"),
-        ]
-    return keras.Sequential(
-        [
-            images_input(),
-            pixel_normalization(normalization),
-            keras.layers.Reshape((28, 28, 1), name="channels"),
-            *convolutions,
-            keras.layers.Flatten(name="flatten"),
-            *dense_stack((dense,), activation="relu", dropout=dropout, kernel_initializer=initializer, l2=l2),
-            logits(kernel_initializer=initializer, l2=l2),
-        ],
-        name="cnn_small",
-    )
+        convolutions += [_conv(width, 3, index, initializer, l2), keras.layers.MaxPooling2D(2, name=f"pool_{index}")]
+    return _convnet("cnn_small", convolutions, dense=dense, dropout=dropout, initializer=initializer, l2=l2,
+                    normalization=normalization)
 
 
 @register_model(reference="zoo speed entry: >= 99.0% test accuracy after <= 8 s of training on 2 CPU cores")
@@ -62,21 +78,8 @@ def cnn_fast(
     """Strided convolutions instead of pooling (5x5/2, then 3x3/2 per further entry of `filters`),
     Dense(128) ReLU and 10 logits: a CNN cheap enough to train to 99% in seconds on a CPU."""
     convolutions = [
-        keras.layers.Conv2D(
-            width, 5 if index == 1 else 3, strides=2, activation="relu",
-            kernel_initializer=make_initializer(initializer), kernel_regularizer=regularizer(l2), name=f"conv_{index}",
-        )
+        _conv(width, 5 if index == 1 else 3, index, initializer, l2, strides=2)
         for index, width in enumerate(filters, start=1)
     ]
-    return keras.Sequential(
-        [
-            images_input(),
-            pixel_normalization(normalization),
-            keras.layers.Reshape((28, 28, 1), name="channels"),
-            *convolutions,
-            keras.layers.Flatten(name="flatten"),
-            *dense_stack((dense,), activation="relu", dropout=dropout, kernel_initializer=initializer, l2=l2),
-            logits(kernel_initializer=initializer, l2=l2),
-        ],
-        name="cnn_fast",
-    )
+    return _convnet("cnn_fast", convolutions, dense=dense, dropout=dropout, initializer=initializer, l2=l2,
+                    normalization=normalization)
