@@ -45,6 +45,7 @@ from mnist_zoo.files import write_text_atomic
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.models.registry import builder_defaults
 from mnist_zoo.training.runner import (
+    Data,
     compile_model,
     library_versions,
     load_run_data,
@@ -67,15 +68,11 @@ def matmul_peak_gflops(size: int = 2048) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def zoo_epoch(name: str, augment: bool, quick: bool) -> Callable[[], object]:
-    """One epoch of the runner's own training path, ready to call."""
-    config = resolve_config(name)
+def zoo_epoch(name: str, data: Data, augment: bool) -> Callable[[], object]:
+    """One epoch of the runner's own training path on `data`, ready to call."""
     overrides = {f"model.{key}": value for key, value in builder_defaults(name).items()}
     overrides.update({"data.augment": augment, "train.batch_size": BATCH})
-    if quick:
-        overrides["data.train_size"] = QUICK_IMAGES
-    config = with_overrides(config, overrides)
-    data = load_run_data(config)
+    config = with_overrides(resolve_config(name), overrides)
     model = compile_model(config, steps_per_epoch=-(-len(data.x_train) // BATCH))
     dataset = training_set(config, data)
     return lambda: model.fit(dataset, epochs=1, verbose=0)
@@ -161,8 +158,8 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
     data = load_run_data(config)
     forward_flops = count_flops(build(name))
     epochs = {
-        "zoo": zoo_epoch(name, augment=False, quick=quick),
-        "zoo+aug": zoo_epoch(name, augment=True, quick=quick),
+        "zoo": zoo_epoch(name, data, augment=False),
+        "zoo+aug": zoo_epoch(name, data, augment=True),
         "keras": keras_epoch(name, data.x_train, data.y_train),
         "torch": torch_epoch(name, data.x_train, data.y_train),
     }
