@@ -92,8 +92,9 @@ class TrainConfig:
     logical_cpus: int = 0  # >= 2: split the CPU into that many devices for `mirrored` without GPUs
     mixed_precision: bool = False  # mixed_float16 compute; the logits layer stays float32
     # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
-    # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA: "auto" compiles models without
-    # convolutions on one replica (XLA slows Conv2D on CPU), "on" or "off" force it.
+    # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA:
+    # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU),
+    # "on" or "off" force it.
     steps_per_execution: int = 16
     jit_compile: str = "auto"
 
