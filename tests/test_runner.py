@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mnist_zoo import ConfigError, train
-from mnist_zoo.config import load_config
+from mnist_zoo.config import load_config, resolve_config, with_overrides
 from mnist_zoo.training.callbacks import TrainingDiverged, read_history
-from mnist_zoo.training.runner import backed_up_epochs
+from mnist_zoo.training.runner import backed_up_epochs, load_run_data, training_set
 
 STEPS = 4  # 256 training images in batches of 64
 TINY = {"data.train_size": 256, "data.validation_size": 500, "data.test_size": 500, "train.batch_size": 64}
@@ -147,3 +147,17 @@ def test_one_hot_losses_learn(tmp_path, mnist, loss, floor):
 def test_label_smoothing_trains(tmp_path, mnist):
     run = tiny_run(tmp_path, **{"train.epochs": 3, "data.label_smoothing": 0.2, "data.train_size": 2000})
     assert run.metrics["test_accuracy"] > 0.7
+
+
+def test_a_resumed_run_draws_fresh_batches_instead_of_replaying_the_first_epochs(mnist):
+    config = with_overrides(resolve_config("mlp_bn"), {"data.train_size": 512, "data.augment": True})
+    data = load_run_data(config)
+
+    def one_pass(dataset) -> np.ndarray:
+        return np.concatenate([images.numpy() for images, _ in dataset])
+
+    uninterrupted = training_set(config, data)
+    first_epochs = [one_pass(uninterrupted) for _ in range(2)]
+    resumed = one_pass(training_set(config, data, first_epoch=2))
+    assert not any(np.array_equal(resumed, epoch) for epoch in first_epochs)
+    np.testing.assert_array_equal(resumed, one_pass(training_set(config, data, first_epoch=2)))

@@ -177,13 +177,21 @@ def backed_up_epochs(directory: Path) -> int:
     return 0
 
 
-def training_set(config: RunConfig, data: Data) -> tf.data.Dataset:
-    """The shuffled, batched (and, if the config says so, augmented) training batches."""
+def training_set(config: RunConfig, data: Data, first_epoch: int = 0) -> tf.data.Dataset:
+    """The shuffled, batched (and, if the config says so, augmented) training batches.
+
+    Each pass over the dataset draws a fresh order and fresh distortions from
+    the seed. A run resumed at a later epoch draws from a seed derived from that
+    epoch, so it does not replay the first epochs' draws.
+    """
     augment = Augmentation(config.data.shift, config.data.rotation, config.data.zoom) if config.data.augment else None
+    seed = config.train.seed
+    if first_epoch:
+        seed = int(np.random.SeedSequence([seed, first_epoch]).generate_state(1)[0])
     return make_dataset(
         data.x_train, data.y_train, batch_size=config.train.batch_size, training=True, augment=augment,
         label_smoothing=config.data.label_smoothing, one_hot=needs_one_hot(config.train.loss, config.data.label_smoothing),
-        seed=config.train.seed,
+        seed=seed,
     )
 
 
@@ -218,7 +226,7 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
         print(f"resuming {directory} from epoch {done + 1} ({done} of {config.train.epochs} finished)")
 
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
-    train_set = training_set(config, data)
+    train_set = training_set(config, data, first_epoch=done)
     validating = len(data.x_val) > 0
     val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
     # the untrained loss on one batch: the divergence check's yardstick, since with several
