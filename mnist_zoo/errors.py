@@ -11,3 +11,7 @@ class DataError(ZooError):
 
 class ConfigError(ZooError):
     """An unknown model, option or config key, or a value of the wrong type or range."""
+
+
+class WorkerError(ZooError):
+    """A multi-worker job lost one of its workers; rerunning every worker resumes it."""

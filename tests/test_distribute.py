@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from mnist_zoo import ConfigError, train
-from mnist_zoo.training.distribute import make_strategy, set_precision
+from mnist_zoo.config import resolve_config, with_overrides
+from mnist_zoo.training.callbacks import read_history
+from mnist_zoo.training.distribute import loopback_tf_configs, make_strategy, set_precision
+from mnist_zoo.training.runner import evaluate_arrays, load_run, load_run_data, training_set
 
 SUBSET = ["--set", "data.train_size=4000", "--set", "data.validation_size=500", "--set", "data.test_size=2000",
           "--epochs", "3", "--batch-size", "64", "--seed", "3"]
@@ -61,8 +70,76 @@ def test_mixed_precision_keeps_float32_logits(tmp_path, mnist):
         set_precision(False)
 
 
-def test_multi_worker_reports_the_upstream_blocker(monkeypatch):
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
-                                                "task": {"type": "worker", "index": 0}}))
-    with pytest.raises(ConfigError, match="keras-team/keras#20585"):
-        make_strategy("auto")
+def start_workers(out: Path, epochs: int) -> list[subprocess.Popen]:
+    """Two `mnist-zoo train` processes on loopback, each with its own TF_CONFIG, as the README shows."""
+    command = [sys.executable, "-m", "mnist_zoo", "train", "mlp_bn", *SUBSET, "--epochs", str(epochs),
+               "--strategy", "multi_worker", "--out", str(out)]
+    return [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "TF_CONFIG": tf_config})
+            for tf_config in loopback_tf_configs(2)]
+
+
+def finish(workers: list[subprocess.Popen]) -> list[str]:
+    """Wait for every worker; assert each exited 0; their standard outputs."""
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr
+    return [stdout for stdout, _ in outputs]
+
+
+def weights_digests(outputs: list[str]) -> list[str]:
+    return [re.search(r"weights sha256 ([0-9a-f]{64})", stdout).group(1) for stdout in outputs]
+
+
+def test_multi_worker_trains_identical_weights_and_only_the_chief_writes_the_run(tmp_path, mnist):
+    out = tmp_path / "run"
+    chief, worker = finish(start_workers(out, epochs=1))
+    assert weights_digests([chief, worker])[0] == weights_digests([chief, worker])[1]
+    assert f"outputs: {out}" in chief and "outputs:" not in worker
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_images"] == 2000 and metrics["test_accuracy"] > 0.8
+    # validation ran inside fit, sharded over the two workers: its figure is the whole validation set's, once
+    config, model = load_run(out)
+    data = load_run_data(config)
+    assert read_history(out / "history.csv")[-1]["val_accuracy"] == pytest.approx(
+        evaluate_arrays(model, data.x_val, data.y_val, one_hot=False)["accuracy"], abs=1e-6)
+    export = subprocess.run([sys.executable, "-m", "mnist_zoo", "export", str(out), "--out", str(tmp_path / "export")],
+                            capture_output=True, text=True)
+    assert export.returncode == 0, export.stderr
+    serve = tf.saved_model.load(str(tmp_path / "export" / "1")).signatures["serving_default"]
+    classes = serve(images=tf.constant(data.x_test[:500]))["classes"].numpy()
+    assert np.mean(classes == data.y_test[:500]) > 0.8
+
+
+def test_a_killed_worker_stops_the_job_in_one_line_and_rerunning_every_worker_resumes(tmp_path, mnist):
+    out = tmp_path / "run"
+    chief, worker = start_workers(out, epochs=4)
+    deadline = time.monotonic() + 300
+    while not read_history(out / "history.csv") and time.monotonic() < deadline:
+        assert chief.poll() is None and worker.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)  # into epoch 2
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    _, stderr = chief.communicate(timeout=300)
+    assert chief.returncode == 2 and "Traceback" not in stderr
+    error = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "rerun every worker's command to resume from epoch 2" in error[0], stderr
+
+    outputs = finish(start_workers(out, epochs=4))
+    assert "resuming" in outputs[0] and "from epoch 2" in outputs[0]
+    assert weights_digests(outputs)[0] == weights_digests(outputs)[1]
+    assert [row["epoch"] for row in read_history(out / "history.csv")] == [1, 2, 3, 4]
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
+
+
+def test_every_worker_builds_the_same_training_order(mnist):
+    """Each worker keeps its share of every batch (DATA sharding), which partitions the epoch
+    only because every worker's pipeline yields the same batches in the same order."""
+    config = with_overrides(resolve_config("mlp_bn"), {"data.train_size": 2000, "train.seed": 5})
+    data = load_run_data(config)
+    first, second = (training_set(config, data) for _ in range(2))
+    for (images_a, labels_a), (images_b, labels_b) in zip(first, second):
+        np.testing.assert_array_equal(labels_a, labels_b)
+        np.testing.assert_array_equal(images_a, images_b)
+    assert first.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA

@@ -107,4 +107,8 @@ def make_dataset(
             lambda batch, target: (batch, encode_labels(target, one_hot=True, label_smoothing=label_smoothing)),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # under a multi-worker strategy each worker keeps its share of every batch; the same seed
+    # gives every worker the same order, so the shares partition the epoch
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+from collections.abc import Iterator
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -39,14 +43,25 @@ def cluster_size() -> int:
     return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) or 1
 
 
+def loopback_tf_configs(count: int) -> list[str]:
+    """`TF_CONFIG` values for `count` workers on free ports of 127.0.0.1, one per worker process:
+    a cluster on one machine, for trying the multi-worker path and for its tests."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]}
+    for sock in sockets:
+        sock.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}) for index in range(count)]
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """The strategy called `name`.
 
     - `one_device`: the first GPU, else the CPU.
     - `mirrored`: synchronous data parallelism over every local GPU, or over the
       logical CPU devices when there is no GPU (see `train.logical_cpus`).
-    - `multi_worker`: `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`; refused with a
-      clear error while Keras 3's `fit` cannot run under it (keras-team/keras#20585).
+    - `multi_worker`: `MultiWorkerMirroredStrategy`, one process per worker, configured by `TF_CONFIG`.
     - `auto`: `multi_worker` when `TF_CONFIG` names several workers, `mirrored`
       with several GPUs, else TensorFlow's default single-device strategy.
     """
@@ -62,13 +77,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise ConfigError("train.strategy=multi_worker needs the TF_CONFIG environment variable")
-        # Keras 3's model.fit fails under MultiWorkerMirroredStrategy (it reduces the first input
-        # batch across workers to build the model, then fails in the train step): upstream
-        # keras-team/keras#20585, tensorflow/tensorflow#72388. Say so instead of a long traceback.
-        raise ConfigError(
-            "train.strategy=multi_worker: Keras 3's model.fit does not run under "
-            "tf.distribute.MultiWorkerMirroredStrategy yet (keras-team/keras#20585); use mirrored on one machine"
-        )
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
@@ -76,6 +85,65 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     raise ConfigError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+
+
+def synchronize_batch_norm(model: keras.Model) -> None:
+    """Make every BatchNormalization layer use the statistics of the global batch, all-reduced
+    over the replicas: the same normalisation as on one device, and the same moving averages
+    on every worker."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run directory: every process but a non-chief worker."""
+    return strategy.extended.should_checkpoint
+
+
+def worker_label(strategy: tf.distribute.Strategy) -> str:
+    """`worker I of N` for a multi-worker process (the task named by `TF_CONFIG`)."""
+    resolver = strategy.cluster_resolver
+    return f"{resolver.task_type} {resolver.task_id} of {cluster_size()}"
+
+
+@contextlib.contextmanager
+def fit_under(strategy: tf.distribute.Strategy, model: keras.Model) -> Iterator[None]:
+    """Let `model.fit` run under `strategy`, working around Keras 3's multi-worker bugs.
+
+    Under `MultiWorkerMirroredStrategy` Keras 3's `fit` fails twice (keras-team/keras#20585):
+    before the first step it all-reduces the first input batch, a structure the collective
+    cannot take, to build the model symbolically; and every step it mean-reduces the scalar
+    metrics along axis 0, which a scalar does not have. For the length of the block, the model
+    skips the symbolic build (its layers are built by its Input and the optimizer is built
+    here) and scalars are reduced whole. After the block the model evaluates and predicts
+    locally on each worker, each over the whole of its input. Other strategies run unchanged.
+    """
+    if not is_multi_worker(strategy):
+        yield
+        return
+    from keras.src.backend.tensorflow import trainer  # the module whose reduction fails
+
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values: Any, strategy: tf.distribute.Strategy, reduction: str) -> Any:
+        if reduction in ("auto", "mean"):
+            return tf.nest.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+        return original(values, strategy, reduction)
+
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+    model._distribute_strategy = None  # the strategy comes from the scope below instead
+    trainer.reduce_per_replica = reduce_per_replica
+    try:
+        with strategy.scope():
+            yield
+    finally:
+        trainer.reduce_per_replica = original
 
 
 def set_precision(mixed: bool) -> None:

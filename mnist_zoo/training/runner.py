@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 import json
 import math
@@ -9,6 +11,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,12 +24,21 @@ import tensorflow as tf
 from mnist_zoo.config import RunConfig, load_config, resolve_config, to_toml, with_overrides
 from mnist_zoo.data import load_mnist, split_validation
 from mnist_zoo.data.pipeline import Augmentation, make_dataset
-from mnist_zoo.errors import ConfigError
+from mnist_zoo.errors import ConfigError, WorkerError
 from mnist_zoo.files import atomic_path, remove_temporaries, write_text_atomic
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.training import plots
 from mnist_zoo.training.callbacks import AtomicModelCheckpoint, HistoryCSV, StopOnDivergence, read_history
-from mnist_zoo.training.distribute import make_strategy, set_precision, split_cpu
+from mnist_zoo.training.distribute import (
+    fit_under,
+    is_chief,
+    is_multi_worker,
+    make_strategy,
+    set_precision,
+    split_cpu,
+    synchronize_batch_norm,
+    worker_label,
+)
 from mnist_zoo.training.losses import accuracy_metric, make_loss, needs_one_hot
 from mnist_zoo.training.optimizers import make_optimizer
 from mnist_zoo.training.schedules import make_schedule
@@ -126,6 +138,8 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
         nesterov=config.optimizer.nesterov,
         weight_decay=config.optimizer.weight_decay,
     )
+    if replicas > 1:
+        synchronize_batch_norm(model)
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
     model.compile(
         optimizer=optimizer,
@@ -218,10 +232,34 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     set_precision(config.train.mixed_precision)
     with strategy.scope():
         model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
-    directory.mkdir(parents=True, exist_ok=True)
-    remove_temporaries(directory)
-    write_text_atomic(directory / "config.toml", to_toml(config))
-    done = backed_up_epochs(directory)
+    if is_chief(strategy):
+        return fit_and_finish(config, directory, directory, model, data, strategy)
+    scratch = worker_scratch(directory)
+    try:
+        return fit_and_finish(config, directory, scratch, model, data, strategy)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def worker_scratch(directory: Path) -> Path:
+    """Where a non-chief worker keeps its files: a temporary directory seeded with the chief's
+    resume state and history, so that every worker of a restarted job resumes at the same epoch."""
+    scratch = Path(tempfile.mkdtemp(prefix="mnist_zoo-worker-"))
+    if (directory / "backup").is_dir():
+        shutil.copytree(directory / "backup", scratch / "backup")
+    if (directory / "history.csv").exists():
+        shutil.copy2(directory / "history.csv", scratch / "history.csv")
+    return scratch
+
+
+def fit_and_finish(
+    config: RunConfig, directory: Path, workdir: Path, model: keras.Model, data: Data, strategy: tf.distribute.Strategy
+) -> Run:
+    """Fit, writing the run's files into `workdir` (the run directory, except on a non-chief worker)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(workdir)
+    write_text_atomic(workdir / "config.toml", to_toml(config))
+    done = backed_up_epochs(workdir)
     if done:
         print(f"resuming {directory} from epoch {done + 1} ({done} of {config.train.epochs} finished)")
 
@@ -233,16 +271,39 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     # steps per execution the first loss fit reports is already a mean over several updates
     first_batch = make_dataset(data.x_train[: config.train.batch_size], data.y_train[: config.train.batch_size],
                                batch_size=config.train.batch_size, training=False, one_hot=one_hot)
-    initial_loss = model.evaluate(first_batch, verbose=0, return_dict=True)["loss"]
-    model.fit(
-        train_set,
-        validation_data=val_set,
-        epochs=config.train.epochs,
-        callbacks=make_callbacks(config, directory, validating, float(initial_loss)),
-        verbose=1 if sys.stdout.isatty() else 2,
-        shuffle=False,
-    )
-    return finish_run(config, directory, model, data, one_hot)
+    try:
+        with fit_under(strategy, model):
+            initial_loss = model.evaluate(first_batch, verbose=0, return_dict=True)["loss"]
+            model.fit(
+                train_set,
+                validation_data=val_set,
+                epochs=config.train.epochs,
+                callbacks=make_callbacks(config, workdir, validating, float(initial_loss)),
+                verbose=1 if sys.stdout.isatty() else 2,
+                shuffle=False,
+            )
+    except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as err:
+        if not is_multi_worker(strategy):
+            raise
+        raise WorkerError(
+            f"{worker_label(strategy)}: the job lost a worker ({type(err).__name__}); rerun every worker's "
+            f"command to resume from epoch {backed_up_epochs(workdir) + 1}"
+        ) from None
+    run = finish_run(config, workdir, model, data, one_hot)
+    print(f"test accuracy: {run.metrics['test_accuracy']:.4f}")
+    if is_multi_worker(strategy):
+        print(f"{worker_label(strategy)}: finished; weights sha256 {weights_digest(model)}")
+    if workdir == directory:
+        print(f"outputs: {directory}")
+    return dataclasses.replace(run, directory=directory)
+
+
+def weights_digest(model: keras.Model) -> str:
+    """SHA-256 of every weight's bytes: equal on every worker of a synchronous job."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def finish_run(config: RunConfig, directory: Path, model: keras.Model, data: Data, one_hot: bool) -> Run:
@@ -274,8 +335,6 @@ def finish_run(config: RunConfig, directory: Path, model: keras.Model, data: Dat
     plots.save_all(directory, history, data.x_test, data.y_test, probabilities)
     write_text_atomic(directory / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     shutil.rmtree(directory / "backup", ignore_errors=True)
-    print(f"test accuracy: {metrics['test_accuracy']:.4f}")
-    print(f"outputs: {directory}")
     return Run(directory, config, model, history, metrics)
 
 
