@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mnist_zoo.files import atomic_path  # noqa: E402
 
@@ -33,6 +34,8 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     axes[2].plot(epochs, [row["lr"] for row in history], "o-", color="tab:green")
     axes[2].set(title="learning rate (at epoch start)", xlabel="epoch", yscale="log")
     axes[2].grid(alpha=0.3)
+    for axis in axes:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     _save(figure, path)
 
 
