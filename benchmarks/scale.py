@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mnist_zoo.files import write_text_atomic
+from mnist_zoo.files import write_report
 from mnist_zoo.training.callbacks import read_history
 from mnist_zoo.training.distribute import loopback_tf_configs
 from mnist_zoo.training.runner import library_versions, machine_description
@@ -97,11 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": library_versions(),
         "rows": rows,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "scale.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomic(out / "scale.md", markdown(result))
-    print(f"wrote {out / 'scale.json'} and {out / 'scale.md'}")
+    write_report(args.out, "scale", result, markdown(result))
     return 0
 
 

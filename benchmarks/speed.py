@@ -41,7 +41,7 @@ import tensorflow as tf
 from mnist_zoo.benchmark import seconds_per_call
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.export import export_file, export_saved_model
-from mnist_zoo.files import write_text_atomic
+from mnist_zoo.files import write_report
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.models.registry import builder_defaults
 from mnist_zoo.training.runner import (
@@ -313,11 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "inference": inference,
         "time_to_accuracy": to_accuracy,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "speed.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomic(out / "speed.md", markdown(result))
-    print(f"wrote {out / 'speed.json'} and {out / 'speed.md'}")
+    write_report(args.out, "speed", result, markdown(result))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -47,3 +48,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_report(out: str | os.PathLike, stem: str, result: dict, markdown: str) -> None:
+    """A benchmark's `STEM.json` (its result) and `STEM.md` (its tables) in `out`, written atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / f"{stem}.md", markdown)
+    print(f"wrote {out / f'{stem}.json'} and {out / f'{stem}.md'}")

@@ -97,6 +97,7 @@ def synchronize_batch_norm(model: keras.Model) -> None:
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` spans worker processes (`MultiWorkerMirroredStrategy`)."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
