@@ -40,6 +40,9 @@ REFERENCE_LINES = {
     "Ciresan MLP, elastic": 99.65,
 }
 
+# test errors (%) that get a tick on the accuracy-vs-time plot
+ERROR_TICKS = (0.2, 0.3, 0.5, 1, 2, 5, 10, 20, 50, 80)
+
 COLUMNS = [
     "model", "architecture", "params", "flops", "epochs", "seeds", "test_accuracy_mean", "test_accuracy_std",
     "export_test_accuracy_mean", "train_seconds", "train_samples_per_second", "latency_batch1_ms",
@@ -224,18 +227,22 @@ def plot_accuracy_vs_time(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(10, 6))
-    accuracies = [100 * r["test_accuracy_mean"] for r in records]
-    low = min(accuracies) - 0.5
-    for r, accuracy in zip(records, accuracies):
-        axis.errorbar(r["train_seconds"], accuracy, yerr=100 * r["test_accuracy_std"], fmt="o", capsize=3)
-        axis.annotate(r["model"], (r["train_seconds"], accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    figure, axis = plt.subplots(figsize=(10, 7))
+    # accuracy on a log scale of the error, so that 99.5% and 99.7% sit as far apart as 95% and 97%
+    errors = [100 * (1 - r["test_accuracy_mean"]) for r in records]
+    for r, error in zip(records, errors):
+        axis.errorbar(r["train_seconds"], error, yerr=100 * r["test_accuracy_std"], fmt="o", capsize=3)
+        axis.annotate(r["model"], (r["train_seconds"], error), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    axis.set(xscale="log", yscale="log")
     for label, value in REFERENCE_LINES.items():
-        if value >= low:
-            axis.axhline(value, color="gray", linestyle=":", linewidth=1)
-            axis.text(axis.get_xlim()[1], value, f" {label} {value}%", va="center", fontsize=7, color="gray")
-    axis.set(xscale="log", xlabel="training seconds (log scale)", ylabel="test accuracy (%)",
-             title="mnist_zoo: test accuracy vs training time", ylim=(low, 100))
+        axis.axhline(100 - value, color="gray", linestyle=":", linewidth=1)
+        axis.text(axis.get_xlim()[1], 100 - value, f" {label} {value}%", va="center", fontsize=7, color="gray")
+    ticks = [error for error in ERROR_TICKS if min(errors) / 2 <= error <= max(errors) * 2]
+    axis.set_yticks(ticks, [f"{100 - error:g}" for error in ticks])
+    axis.minorticks_off()
+    axis.invert_yaxis()
+    axis.set(xlabel="training seconds (log scale)", ylabel="test accuracy (%), on a log scale of the error",
+             title="mnist_zoo: test accuracy vs training time")
     axis.grid(alpha=0.3)
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
