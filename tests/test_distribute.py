@@ -42,6 +42,7 @@ def test_mirrored_over_two_logical_cpus_matches_one_device(tmp_path, mnist):
     assert abs(one["test_accuracy"] - mirrored["test_accuracy"]) < 0.04
     config = (tmp_path / "mirrored" / "config.toml").read_text()
     assert 'strategy = "mirrored"' in config and "logical_cpus = 2" in config
+    assert "global batch" in config and "not scaled with the number of replicas" in config  # the rule it ran under
 
 
 def test_auto_without_tf_config_is_the_default_strategy(monkeypatch):

@@ -81,13 +81,21 @@ def load_run_data(config: RunConfig) -> Data:
     return Data(x_train, y_train, x_val, y_val, x_test, y_test)
 
 
+def resolved_config_text(config: RunConfig) -> str:
+    """The `config.toml` of a run: the resolved config, headed by the scale-out rule it ran under."""
+    return (
+        "# train.batch_size is the global batch, split over every replica and worker;\n"
+        "# optimizer.learning_rate is used as given, not scaled with the number of replicas.\n" + to_toml(config)
+    )
+
+
 def run_directory(config: RunConfig, out: str | Path | None) -> Path:
     """The directory for this run: `out`, or an unfinished run of the same config, or a new one.
 
     Refuses a directory that holds a finished run, or an unfinished run of a
     different config, so nothing finished is ever overwritten.
     """
-    text = to_toml(config)
+    text = resolved_config_text(config)
     if out is not None:
         directory = Path(out)
         if (directory / "metrics.json").exists():
@@ -258,7 +266,7 @@ def fit_and_finish(
     """Fit, writing the run's files into `workdir` (the run directory, except on a non-chief worker)."""
     workdir.mkdir(parents=True, exist_ok=True)
     remove_temporaries(workdir)
-    write_text_atomic(workdir / "config.toml", to_toml(config))
+    write_text_atomic(workdir / "config.toml", resolved_config_text(config))
     done = backed_up_epochs(workdir)
     if done:
         print(f"resuming {directory} from epoch {done + 1} ({done} of {config.train.epochs} finished)")
