@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import keras
 
-from mnist_zoo.errors import ConfigError
 from mnist_zoo.models.layers import (
     BATCH_NORM_MOMENTUM,
+    check_dropout,
     dense_stack,
     images_input,
     logits,
@@ -113,8 +113,7 @@ def cnn_bn(
 ) -> keras.Model:
     """Per entry of `filters`: two 3x3 convolutions and a 5x5/2 one, each with BatchNorm and ReLU,
     then dropout; Dense(128) with BatchNorm, ReLU and dropout; 10 logits (28 -> 12 -> 4 pixels)."""
-    if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+    check_dropout(dropout)  # before the block Dropout layers, which would raise a bare ValueError
     convolutions: list[keras.layers.Layer] = []
     for block, width in enumerate(filters, start=1):
         convolutions += [

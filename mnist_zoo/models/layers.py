@@ -56,6 +56,12 @@ def regularizer(l2: float) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(l2) if l2 else None
 
 
+def check_dropout(dropout: float) -> None:
+    """A ConfigError unless `dropout` is a rate in [0, 1)."""
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+
+
 def dense_stack(
     hidden: tuple[int, ...],
     *,
@@ -66,8 +72,7 @@ def dense_stack(
     l2: float = 0.0,
 ) -> list[keras.layers.Layer]:
     """Hidden Dense layers, each optionally followed by BatchNormalization and dropout."""
-    if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+    check_dropout(dropout)
     layers: list[keras.layers.Layer] = []
     for index, units in enumerate(hidden, start=1):
         layers.append(
