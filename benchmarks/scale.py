@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mnist_zoo.config import load_config
 from mnist_zoo.files import write_report
 from mnist_zoo.training.callbacks import read_history
 from mnist_zoo.training.distribute import loopback_tf_configs
@@ -56,6 +57,7 @@ def train(model: str, epochs: int, quick: bool, out: Path, workers: int) -> dict
         "images_per_second": metrics["train_images"] / statistics.median(seconds[1:] or seconds),
         "test_accuracy": metrics["test_accuracy"],
         "epochs": len(seconds),
+        "batch_size": load_config(out / "config.toml").train.batch_size,
         "command": ("TF_CONFIG=... " if workers else "") + " ".join(["mnist-zoo", *command[3:]]),
     }
 
@@ -64,7 +66,8 @@ def markdown(result: dict) -> str:
     lines = [
         "# Data-parallel training on loopback",
         "",
-        f"`{result['model']}`, global batch 128, {result['epochs']} epochs; images/s is the median epoch after the first.",
+        f"`{result['model']}`, global batch {result['rows'][0]['batch_size']}, {result['epochs']} epochs; "
+        "images/s is the median epoch after the first.",
         f"Machine: {result['machine']}. Command: `{result['command']}`.",
         "",
         "| setup | workers | train images/s | test accuracy |",
