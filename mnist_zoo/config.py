@@ -51,6 +51,8 @@ class DataConfig:
     shift: float = 0.1
     rotation: float = 10.0
     zoom: float = 0.1
+    elastic_alpha: float = 0.0  # Simard's elastic distortions: 0 is off, about 34 is strong
+    elastic_sigma: float = 6.0
     label_smoothing: float = 0.0
 
 
@@ -192,6 +194,8 @@ def validate(config: RunConfig, origin: str) -> None:
         ("data.shift", 0 <= config.data.shift < 1, "in [0, 1)"),
         ("data.rotation", 0 <= config.data.rotation <= 180, "in [0, 180]"),
         ("data.zoom", 0 <= config.data.zoom < 1, "in [0, 1)"),
+        ("data.elastic_alpha", 0 <= config.data.elastic_alpha <= 100, "in [0, 100]"),
+        ("data.elastic_sigma", 0.5 <= config.data.elastic_sigma <= 14, "in [0.5, 14]"),
         ("data.label_smoothing", 0 <= config.data.label_smoothing < 1, "in [0, 1)"),
     ]
     for key, ok, expected in rules:

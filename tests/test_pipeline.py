@@ -61,6 +61,24 @@ def test_augmentation_distorts_but_keeps_the_digit(small_mnist):
     assert 0.7 < ink(augmented).sum() / ink(originals).sum() < 1.3
 
 
+def test_elastic_distortion_adds_to_the_affine_map_in_one_resampling(small_mnist):
+    _, (x_test, y_test) = small_mnist
+    originals = x_test[:256]
+
+    def distorted(augment):
+        return collect(make_dataset(originals, y_test[:256], batch_size=256, training=True, augment=augment, seed=1))[0][0]
+
+    affine, elastic = distorted(Augmentation()), distorted(Augmentation(elastic_alpha=36.0))
+    # a vanishing field takes the hand-written sampler through the same points as the affine warp
+    assert np.abs(distorted(Augmentation(elastic_alpha=1e-4)).astype(int) - affine).max() <= 1
+    np.testing.assert_array_equal(elastic, distorted(Augmentation(elastic_alpha=36.0)))
+    assert np.mean([not np.array_equal(a, b) for a, b in zip(elastic, affine)]) > 0.9
+    assert 0.9 < elastic.astype(float).sum() / affine.astype(float).sum() < 1.1
+    # strong smooth displacements move strokes further than mild ones
+    mild = distorted(Augmentation(elastic_alpha=8.0))
+    assert np.abs(elastic.astype(int) - affine).mean() > np.abs(mild.astype(int) - affine).mean()
+
+
 def test_no_augmentation_when_evaluating(small_mnist):
     _, (x_test, y_test) = small_mnist
     images = collect(make_dataset(x_test[:64], y_test[:64], batch_size=64, training=False, augment=Augmentation()))[0][0]

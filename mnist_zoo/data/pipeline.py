@@ -17,22 +17,31 @@ IMAGE_SIDE = 28
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random affine distortions (rotation, zoom, shift), one per image, applied per batch while training.
+    """Random affine (rotation, zoom, shift) and optional elastic distortions, one per image,
+    applied per batch while training.
 
-    The three are composed into one affine map per image and applied in a
-    single `keras.ops.image.affine_transform` call (bilinear, zero fill):
+    The three affine draws are composed into one map per image and applied in
+    a single `keras.ops.image.affine_transform` call (bilinear, zero fill):
     a third of the cost of Keras's RandomRotation, RandomZoom and
-    RandomTranslation layers in sequence.
+    RandomTranslation layers in sequence. With `elastic_alpha`, each image
+    also gets Simard et al.'s (2003) elastic distortion: uniform random
+    displacements smoothed by a Gaussian of `elastic_sigma` pixels and scaled
+    by `elastic_alpha`, added to the affine map so the image is resampled
+    once (bilinear, zero fill).
 
     Args:
         shift: largest translation, as a fraction of the image side.
         rotation: largest rotation, in degrees.
         zoom: largest zoom in or out, as a fraction.
+        elastic_alpha: scale of the elastic displacement field, in pixels; 0 turns it off.
+        elastic_sigma: smoothness of the elastic displacement field, in pixels.
     """
 
     shift: float = 0.1
     rotation: float = 10.0
     zoom: float = 0.1
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 6.0
 
     def transforms(self, count: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """`count` random output-to-input maps [a0 a1 a2 b0 b1 b2 0 0] about the image centre."""
@@ -46,11 +55,52 @@ class Augmentation:
         return tf.stack([cos, -sin, centre - cos * centre + sin * centre - shift_x,
                          sin, cos, centre - sin * centre - cos * centre - shift_y, zeros, zeros], axis=1)
 
+    def displacements(self, count: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """`count` elastic displacement fields (B, 28, 28, 2) of (x, y) offsets in pixels."""
+        noise = tf.random.stateless_uniform((count, IMAGE_SIDE, IMAGE_SIDE, 2), seed=seed, minval=-1.0, maxval=1.0)
+        radius = math.ceil(2 * self.elastic_sigma)
+        taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / self.elastic_sigma) ** 2)
+        taps = np.tile((taps / taps.sum()).astype(np.float32)[:, None, None], (1, 2, 1))  # (taps, 2 channels, 1)
+        smooth_rows = tf.nn.depthwise_conv2d(noise, tf.constant(taps[None]), [1, 1, 1, 1], "SAME")
+        smooth = tf.nn.depthwise_conv2d(smooth_rows, tf.constant(taps[:, None]), [1, 1, 1, 1], "SAME")
+        return smooth * self.elastic_alpha
+
     def __call__(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Distort a uint8 batch (B, 28, 28) with a stateless `seed` pair; uint8 out."""
-        floats = tf.cast(images, tf.float32)[..., tf.newaxis]
-        moved = keras.ops.image.affine_transform(floats, self.transforms(tf.shape(images)[0], seed))[..., 0]
+        count = tf.shape(images)[0]
+        transforms = self.transforms(count, seed)
+        floats = tf.cast(images, tf.float32)
+        if self.elastic_alpha:
+            moved = self._resample(floats, transforms, self.displacements(count, seed + 1))
+        else:
+            moved = keras.ops.image.affine_transform(floats[..., tf.newaxis], transforms)[..., 0]
         return tf.cast(tf.clip_by_value(tf.round(moved), 0.0, 255.0), tf.uint8)
+
+    @staticmethod
+    def _resample(images: tf.Tensor, transforms: tf.Tensor, offsets: tf.Tensor) -> tf.Tensor:
+        """Bilinear samples of float images (B, 28, 28) at the affine maps' points plus `offsets`, zero fill.
+
+        Hand-written because `keras.ops.image.map_coordinates` needs a static
+        batch size, which a tf.data batch does not have.
+        """
+        rows, cols = tf.meshgrid(*[tf.range(IMAGE_SIDE, dtype=tf.float32)] * 2, indexing="ij")
+        a0, a1, a2, b0, b1, b2 = [tf.reshape(transforms[:, i], (-1, 1, 1)) for i in range(6)]
+        source_x = a0 * cols + a1 * rows + a2 + offsets[..., 0]
+        source_y = b0 * cols + b1 * rows + b2 + offsets[..., 1]
+        left, top = tf.floor(source_x), tf.floor(source_y)
+        right_weight, bottom_weight = source_x - left, source_y - top
+        left, top = tf.cast(left, tf.int32), tf.cast(top, tf.int32)
+        pixels = tf.reshape(images, [-1])
+        first_pixel = tf.reshape(tf.range(tf.shape(images)[0]) * IMAGE_SIDE * IMAGE_SIDE, (-1, 1, 1))
+
+        def tap(row: tf.Tensor, col: tf.Tensor) -> tf.Tensor:
+            inside = (row >= 0) & (row < IMAGE_SIDE) & (col >= 0) & (col < IMAGE_SIDE)
+            row, col = tf.clip_by_value(row, 0, IMAGE_SIDE - 1), tf.clip_by_value(col, 0, IMAGE_SIDE - 1)
+            return tf.where(inside, tf.gather(pixels, first_pixel + row * IMAGE_SIDE + col), 0.0)
+
+        upper = (1 - right_weight) * tap(top, left) + right_weight * tap(top, left + 1)
+        lower = (1 - right_weight) * tap(top + 1, left) + right_weight * tap(top + 1, left + 1)
+        return (1 - bottom_weight) * upper + bottom_weight * lower
 
 
 def encode_labels(labels: tf.Tensor, *, one_hot: bool, label_smoothing: float) -> tf.Tensor:

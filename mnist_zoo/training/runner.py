@@ -206,7 +206,10 @@ def training_set(config: RunConfig, data: Data, first_epoch: int = 0) -> tf.data
     the seed. A run resumed at a later epoch draws from a seed derived from that
     epoch, so it does not replay the first epochs' draws.
     """
-    augment = Augmentation(config.data.shift, config.data.rotation, config.data.zoom) if config.data.augment else None
+    augment = None
+    if config.data.augment:
+        augment = Augmentation(config.data.shift, config.data.rotation, config.data.zoom, config.data.elastic_alpha,
+                               config.data.elastic_sigma)
     seed = config.train.seed
     if first_epoch:
         seed = int(np.random.SeedSequence([seed, first_epoch]).generate_state(1)[0])
