@@ -148,8 +148,9 @@ def make_parser() -> ArgumentParser:
     export = verbs.add_parser("export", help="write a run's model as a SavedModel, ONNX or TFLite file")
     export.add_argument("run_dir")
     export.add_argument("--out", required=True,
-                        help="export directory: OUT/VERSION (saved_model), OUT/model.onnx or OUT/model.tflite")
-    export.add_argument("--format", choices=("saved_model", "onnx", "tflite"), default="saved_model")
+                        help="export directory: OUT/VERSION (saved_model), OUT/model.onnx, OUT/model.int8.onnx "
+                             "or OUT/model.tflite")
+    export.add_argument("--format", choices=("saved_model", "onnx", "onnx_int8", "tflite"), default="saved_model")
     export.add_argument("--version", type=int, default=1, help="SavedModel version directory")
     export.add_argument("--force", action="store_true", help="replace an existing version")
     export.set_defaults(run=cmd_export)

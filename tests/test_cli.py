@@ -79,12 +79,12 @@ def test_train_evaluate_export_predict(trained, tmp_path, mnist):
         assert lines[1].startswith(f"{tmp_path / 'digits.npy'}[0]: ")
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
-def test_export_file_formats(trained, tmp_path, fmt):
-    pytest.importorskip("onnxruntime" if fmt == "onnx" else "ai_edge_litert", reason=f"{fmt} extra not installed")
+@pytest.mark.parametrize("fmt, name", [("onnx", "model.onnx"), ("onnx_int8", "model.int8.onnx"), ("tflite", "model.tflite")])
+def test_export_file_formats(trained, tmp_path, fmt, name):
+    pytest.importorskip("ai_edge_litert" if fmt == "tflite" else "onnxruntime", reason=f"{fmt} extra not installed")
     result = zoo("export", trained, "--out", tmp_path, "--format", fmt)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"exported: {tmp_path / f'model.{fmt}'}"
+    assert result.stdout.strip() == f"exported: {tmp_path / name}"
 
 
 def test_config_toml_of_a_run_reproduces_it(trained, tmp_path):

@@ -106,3 +106,23 @@ def test_onnx_and_tflite_match_keras_on_all_test_images(fmt, module, cnn_run, tm
     np.testing.assert_array_equal(probabilities.argmax(axis=1), expected.argmax(axis=1))
     with pytest.raises(ConfigError, match="already exists"):
         export_file(cnn_run.model, tmp_path, fmt)
+
+
+def test_onnx_int8_quantizes_the_dense_layers_and_keeps_the_predictions(cnn_run, tmp_path, mnist):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install 'mnist_zoo[onnx]'")
+    import onnx
+
+    _, (x_test, y_test) = mnist
+    path = export_file(cnn_run.model, tmp_path, "onnx_int8")
+    assert path.name == "model.int8.onnx" and [p.name for p in tmp_path.iterdir()] == [path.name]
+    operators = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "DynamicQuantizeLinear" in operators and "MatMul" not in operators and "Conv" in operators
+    assert path.stat().st_size < 0.5 * export_file(cnn_run.model, tmp_path / "fp32", "onnx").stat().st_size
+    session = onnxruntime.InferenceSession(str(path))
+    probabilities = session.run(None, {session.get_inputs()[0].name: x_test})[0]
+    expected = predict_probabilities(cnn_run.model, x_test)
+    assert probabilities.shape == (10000, 10) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    # int8 rounding moves probabilities a little and flips only near-ties
+    assert np.mean(probabilities.argmax(axis=1) == expected.argmax(axis=1)) > 0.99
+    accuracy = np.mean(probabilities.argmax(axis=1) == y_test)
+    assert abs(accuracy - np.mean(expected.argmax(axis=1) == y_test)) < 0.005
