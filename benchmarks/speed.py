@@ -14,7 +14,9 @@ Achieved training FLOP/s (3x forward FLOPs per image) is reported against a floa
 matrix-multiply peak measured in the same run.
 
 Inference: batch-1 latency (median and p99) and batch-10,000 throughput of Keras
-`model.predict` and `model(x)`, the SavedModel signature, ONNX Runtime and LiteRT.
+`model.predict` and `model(x)`, the SavedModel signature, ONNX Runtime (float32 and
+int8 dense layers) and LiteRT; and, for the int8 export, test accuracy and the number
+of predictions that differ from the Keras model's after a short training run.
 
 Time to accuracy: `mnist-zoo train cnn_fast` (the speed entry) run as a user would, its
 training seconds, test accuracy and whole wall time.
@@ -50,6 +52,8 @@ from mnist_zoo.training.runner import (
     library_versions,
     load_run_data,
     machine_description,
+    predict_probabilities,
+    train,
     training_set,
 )
 
@@ -175,6 +179,35 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
     return rows
 
 
+def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """An ONNX Runtime session on `path` as a function of uint8 images."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path))
+    input_name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {input_name: x})[0]
+
+
+def int8_agreement(name: str, data: Data, quick: bool, workdir: Path) -> dict | None:
+    """Test accuracy of `name` briefly trained by its recipe, in Keras and as int8 ONNX, and how often they
+    disagree; None without ONNX Runtime."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    epochs = 1 if quick else 3
+    run = train(name, out=workdir / name, **{"train.epochs": epochs, "data.train_size": QUICK_IMAGES if quick else 0})
+    keras_classes = predict_probabilities(run.model, data.x_test).argmax(axis=1)
+    int8_classes = onnx_runner(export_file(run.model, workdir / name, "onnx_int8"))(data.x_test).argmax(axis=1)
+    row = {"model": name, "epochs": epochs, "test_images": len(data.y_test),
+           "keras_accuracy": float(np.mean(keras_classes == data.y_test)),
+           "int8_accuracy": float(np.mean(int8_classes == data.y_test)),
+           "disagreements": int(np.sum(keras_classes != int8_classes))}
+    print(f"int8 {name:<12} keras {row['keras_accuracy']:.2%}  int8 {row['int8_accuracy']:.2%}  "
+          f"{row['disagreements']} of {row['test_images']} predictions differ", flush=True)
+    return row
+
+
 def inference_runtimes(model: keras.Model, workdir: Path) -> dict[str, Callable[[np.ndarray], object]]:
     """Callables mapping uint8 images to probabilities (or logits), one per runtime that is installed."""
     runtimes: dict[str, Callable[[np.ndarray], object]] = {
@@ -188,9 +221,8 @@ def inference_runtimes(model: keras.Model, workdir: Path) -> dict[str, Callable[
     except ImportError:
         print("onnxruntime not installed: skipping ONNX (pip install 'mnist_zoo[onnx]')", file=sys.stderr)
     else:
-        session = onnxruntime.InferenceSession(str(export_file(model, workdir, "onnx")))
-        input_name = session.get_inputs()[0].name
-        runtimes["onnxruntime"] = lambda x: session.run(None, {input_name: x})[0]
+        for runtime, fmt in (("onnxruntime", "onnx"), ("onnxruntime int8", "onnx_int8")):
+            runtimes[runtime] = onnx_runner(export_file(model, workdir, fmt))
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -281,6 +313,13 @@ def markdown(result: dict) -> str:
     for row in result["inference"]:
         lines.append(f"| `{row['model']}` | {row['runtime']} | {row['batch1_median_us']:.1f} "
                      f"| {row['batch1_p99_us']:.1f} | {row['batch10000_images_per_second']:,.0f} |")
+    if result["int8"]:
+        lines += ["", "## int8 ONNX against the Keras model (official test set, each model briefly trained)", "",
+                  "| model | epochs | Keras accuracy | int8 accuracy | predictions that differ |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        for row in result["int8"]:
+            lines.append(f"| `{row['model']}` | {row['epochs']} | {row['keras_accuracy']:.2%} "
+                         f"| {row['int8_accuracy']:.2%} | {row['disagreements']} of {row['test_images']:,} |")
     row = result["time_to_accuracy"]
     lines += ["", "## Time to accuracy", "",
               f"`{row['command']}`: {row['test_accuracy']:.2%} test accuracy after {row['train_seconds']:.1f} s "
@@ -301,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_run_data(resolve_config(names[0]))
     inference = [row for name in names for row in inference_rows(name, data.x_test, args.quick)]
     with tempfile.TemporaryDirectory() as workdir:
+        quantized = [row for name in names if (row := int8_agreement(name, data, args.quick, Path(workdir)))]
         to_accuracy = time_to_accuracy(SPEED_ENTRY, args.quick, Path(workdir))
     result = {
         "quick": args.quick,
@@ -311,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "training": training,
         "speedups": speedups(training),
         "inference": inference,
+        "int8": quantized,
         "time_to_accuracy": to_accuracy,
     }
     write_report(args.out, "speed", result, markdown(result))
