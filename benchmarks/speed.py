@@ -293,33 +293,38 @@ def speedups(training: list[dict]) -> list[dict]:
     return out
 
 
+def table(header: str, rows: list[str], text_columns: int = 2) -> list[str]:
+    """A markdown table: `header` like "| a | b |", its first `text_columns` left-aligned, the rest
+    (numbers) right-aligned, then `rows`."""
+    columns = header.count("|") - 1
+    return [header, "|" + " --- |" * text_columns + " ---: |" * (columns - text_columns), *rows]
+
+
 def markdown(result: dict) -> str:
-    """speed.md: the three tables and where they were measured."""
+    """speed.md: the tables and where they were measured."""
     lines = [f"# Speed benchmark{' (quick check, not a result)' if result['quick'] else ''}", "",
              f"Machine: {result['machine']}. float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s. "
              f"Libraries: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}.", "",
-             f"Command: `{result['command']}`", "", "## Training (batch 128, median of 3 full epochs after a warm-up epoch, runners taking turns)", "",
-             "| model | runner | images/s | GFLOP/s | of matmul peak |", "| --- | --- | ---: | ---: | ---: |"]
-    for row in result["training"]:
-        lines.append(f"| `{row['model']}` | {row['runner']} | {row['images_per_second']:,.0f} "
-                     f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} |")
+             f"Command: `{result['command']}`", "",
+             "## Training (batch 128, median of 3 full epochs after a warm-up epoch, runners taking turns)", ""]
+    lines += table("| model | runner | images/s | GFLOP/s | of matmul peak |", [
+        f"| `{row['model']}` | {row['runner']} | {row['images_per_second']:,.0f} "
+        f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} |"
+        for row in result["training"]])
     lines += ["", "| model | zoo / keras-io | zoo / PyTorch |", "| --- | ---: | ---: |"]
     for row in result["speedups"]:
         torch_ratio = f"{row['zoo_over_torch']:.2f}x" if row["zoo_over_torch"] is not None else "-"
         lines.append(f"| `{row['model']}` | {row['zoo_over_keras']:.2f}x | {torch_ratio} |")
-    lines += ["", "## Inference (untrained weights; speed does not depend on them)", "",
-              "| model | runtime | batch-1 median µs | batch-1 p99 µs | batch-10,000 images/s |",
-              "| --- | --- | ---: | ---: | ---: |"]
-    for row in result["inference"]:
-        lines.append(f"| `{row['model']}` | {row['runtime']} | {row['batch1_median_us']:.1f} "
-                     f"| {row['batch1_p99_us']:.1f} | {row['batch10000_images_per_second']:,.0f} |")
+    lines += ["", "## Inference (untrained weights; speed does not depend on them)", ""]
+    lines += table("| model | runtime | batch-1 median µs | batch-1 p99 µs | batch-10,000 images/s |", [
+        f"| `{row['model']}` | {row['runtime']} | {row['batch1_median_us']:.1f} "
+        f"| {row['batch1_p99_us']:.1f} | {row['batch10000_images_per_second']:,.0f} |" for row in result["inference"]])
     if result["int8"]:
-        lines += ["", "## int8 ONNX against the Keras model (official test set, each model briefly trained)", "",
-                  "| model | epochs | Keras accuracy | int8 accuracy | predictions that differ |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        for row in result["int8"]:
-            lines.append(f"| `{row['model']}` | {row['epochs']} | {row['keras_accuracy']:.2%} "
-                         f"| {row['int8_accuracy']:.2%} | {row['disagreements']} of {row['test_images']:,} |")
+        lines += ["", "## int8 ONNX against the Keras model (official test set, each model briefly trained)", ""]
+        lines += table("| model | epochs | Keras accuracy | int8 accuracy | predictions that differ |", [
+            f"| `{row['model']}` | {row['epochs']} | {row['keras_accuracy']:.2%} "
+            f"| {row['int8_accuracy']:.2%} | {row['disagreements']} of {row['test_images']:,} |"
+            for row in result["int8"]], text_columns=1)
     row = result["time_to_accuracy"]
     lines += ["", "## Time to accuracy", "",
               f"`{row['command']}`: {row['test_accuracy']:.2%} test accuracy after {row['train_seconds']:.1f} s "

@@ -96,7 +96,8 @@ def export_file(model: keras.Model, export_dir: str | Path, format: str, *, forc
             if format == "onnx_int8":
                 quantize_dense_layers(tmp)
         except ImportError as err:
-            raise ConfigError(f"{format} export needs the {extra} extra: pip install 'mnist_zoo[{extra}]' ({err})") from None
+            raise ConfigError(
+                f"{format} export needs the {extra} extra: pip install 'mnist_zoo[{extra}]' ({err})") from None
     return target
 
 

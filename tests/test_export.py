@@ -109,7 +109,8 @@ def test_onnx_and_tflite_match_keras_on_all_test_images(fmt, module, cnn_run, tm
 
 
 def test_onnx_int8_quantizes_the_dense_layers_and_keeps_the_predictions(cnn_run, tmp_path, mnist):
-    onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install 'mnist_zoo[onnx]'")
+    onnxruntime = pytest.importorskip("onnxruntime",
+                                      reason="the onnx extra is not installed: pip install 'mnist_zoo[onnx]'")
     import onnx
 
     _, (x_test, y_test) = mnist
