@@ -2,8 +2,8 @@
 
     python benchmarks/speed.py [--models mlp_sigmoid,mlp_bn,cnn_small] [--quick] [--out DIR]
 
-Training: full-epoch throughput (median of 3 epochs after a warm-up epoch, the runners taking
-turns), batch 128, for
+Training: full-epoch throughput (median of 5 epochs after a warm-up epoch, the runners taking
+turns; speed-ups are medians of the ratios within a round), batch 128, for
   zoo      the runner's compiled model and tf.data pipeline, as `mnist-zoo train` uses them
            (the recipe's optimizer and schedule, the builder's default architecture, no augmentation);
   zoo+aug  the same with the recipe's augmentation;
@@ -61,6 +61,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MODELS = ("mlp_sigmoid", "mlp_bn", "cnn_small")
 BATCH = 128
 QUICK_IMAGES = 4096
+ROUNDS = 5
 SPEED_ENTRY = "cnn_fast"  # the zoo's entry for the 99%-in-8-seconds goal
 
 
@@ -141,11 +142,11 @@ def torch_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object]
     return epoch
 
 
-def interleaved_median_seconds(epochs: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, float]:
-    """Median epoch seconds of each runner over `rounds` rounds, after a warm-up epoch each.
+def interleaved_seconds(epochs: dict[str, Callable[[], object]], rounds: int = ROUNDS) -> dict[str, list[float]]:
+    """Epoch seconds of each runner in each of `rounds` rounds, after a warm-up epoch each.
 
     Runners take turns within each round, so a slow spell of this shared 2-core
-    machine (epochs vary by up to half here) falls on all of them alike.
+    machine (epochs vary by up to half here) falls on neighbours alike.
     """
     for epoch in epochs.values():
         epoch()
@@ -153,7 +154,7 @@ def interleaved_median_seconds(epochs: dict[str, Callable[[], object]], rounds: 
     for _ in range(rounds):
         for runner, epoch in epochs.items():
             times[runner] += seconds_per_call(epoch, 1, warmup=0)
-    return {runner: statistics.median(seconds) for runner, seconds in times.items()}
+    return times
 
 
 def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
@@ -167,13 +168,14 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
         "keras": keras_epoch(name, data.x_train, data.y_train),
         "torch": torch_epoch(name, data.x_train, data.y_train),
     }
-    seconds = interleaved_median_seconds({runner: epoch for runner, epoch in epochs.items() if epoch is not None})
+    seconds = interleaved_seconds({runner: epoch for runner, epoch in epochs.items() if epoch is not None})
     rows = []
-    for runner, elapsed in seconds.items():
+    for runner, rounds in seconds.items():
+        elapsed = statistics.median(rounds)
         rate = len(data.x_train) / elapsed
         gflops = 3 * forward_flops * rate / 1e9
         rows.append({"model": name, "runner": runner, "batch_size": BATCH, "images": len(data.x_train),
-                     "epoch_seconds": elapsed, "images_per_second": rate, "train_gflops_per_second": gflops,
+                     "epoch_seconds": elapsed, "round_seconds": rounds, "images_per_second": rate, "train_gflops_per_second": gflops,
                      "fraction_of_matmul_peak": gflops / peak})
         print(f"train {name:<12} {runner:<8} {rate:>10,.0f} images/s  {gflops:6.1f} GFLOP/s", flush=True)
     return rows
@@ -284,12 +286,18 @@ def time_to_accuracy(recipe: str, quick: bool, workdir: Path) -> dict:
 
 
 def speedups(training: list[dict]) -> list[dict]:
-    """Per model: the zoo's throughput over the keras-io baseline and over PyTorch."""
+    """Per model: the zoo's throughput over the keras-io baseline's and over PyTorch's, each the median
+    over rounds of the ratio within a round (runners in one round ran minutes apart at most)."""
     out = []
     for name in dict.fromkeys(row["model"] for row in training):
-        rate = {row["runner"]: row["images_per_second"] for row in training if row["model"] == name}
-        out.append({"model": name, "zoo_over_keras": rate["zoo"] / rate["keras"],
-                    "zoo_over_torch": rate["zoo"] / rate["torch"] if "torch" in rate else None})
+        rounds = {row["runner"]: row["round_seconds"] for row in training if row["model"] == name}
+
+        def ratio(other: str) -> float | None:
+            if other not in rounds:
+                return None
+            return statistics.median(theirs / ours for ours, theirs in zip(rounds["zoo"], rounds[other]))
+
+        out.append({"model": name, "zoo_over_keras": ratio("keras"), "zoo_over_torch": ratio("torch")})
     return out
 
 
@@ -306,12 +314,14 @@ def markdown(result: dict) -> str:
              f"Machine: {result['machine']}. float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s. "
              f"Libraries: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}.", "",
              f"Command: `{result['command']}`", "",
-             "## Training (batch 128, median of 3 full epochs after a warm-up epoch, runners taking turns)", ""]
+             f"## Training (batch 128, median of {ROUNDS} full epochs after a warm-up epoch, runners taking turns)",
+             ""]
     lines += table("| model | runner | images/s | GFLOP/s | of matmul peak |", [
         f"| `{row['model']}` | {row['runner']} | {row['images_per_second']:,.0f} "
         f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} |"
         for row in result["training"]])
-    lines += ["", "| model | zoo / keras-io | zoo / PyTorch |", "| --- | ---: | ---: |"]
+    lines += ["", "Speed-ups are medians over rounds of the ratio within a round.", "",
+              "| model | zoo / keras-io | zoo / PyTorch |", "| --- | ---: | ---: |"]
     for row in result["speedups"]:
         torch_ratio = f"{row['zoo_over_torch']:.2f}x" if row["zoo_over_torch"] is not None else "-"
         lines.append(f"| `{row['model']}` | {row['zoo_over_keras']:.2f}x | {torch_ratio} |")
