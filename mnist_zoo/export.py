@@ -59,9 +59,13 @@ def export_saved_model(model: keras.Model, export_dir: str | Path, version: int 
     return target
 
 
-FILE_FORMATS = {"onnx": "model.onnx", "onnx_int8": "model.int8.onnx", "tflite": "model.tflite"}
+# format: (Keras export format, file name, the pip extra it needs)
+FILE_FORMATS = {
+    "onnx": ("onnx", "model.onnx", "onnx"),
+    "onnx_int8": ("onnx", "model.int8.onnx", "onnx"),
+    "tflite": ("litert", "model.tflite", "litert"),
+}
 FORMATS = ("saved_model", *FILE_FORMATS)
-EXTRAS = {"onnx": "onnx", "onnx_int8": "onnx", "tflite": "litert"}  # the pip extra each file format needs
 
 
 def serving_model(model: keras.Model) -> keras.Model:
@@ -84,15 +88,14 @@ def export_file(model: keras.Model, export_dir: str | Path, format: str, *, forc
     """
     if format not in FILE_FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
-    target = Path(export_dir) / FILE_FORMATS[format]
+    keras_format, name, extra = FILE_FORMATS[format]
+    target = Path(export_dir) / name
     if target.exists() and not force:
         raise ConfigError(f"{target}: already exists; pass --force to replace it")
     spec = [keras.InputSpec(shape=(None, 28, 28), dtype="uint8")]
-    extra = EXTRAS[format]
-    with atomic_path(target, suffix=".onnx" if extra == "onnx" else target.suffix) as tmp:
+    with atomic_path(target, suffix=target.suffix) as tmp:
         try:
-            serving_model(model).export(str(tmp), format="onnx" if extra == "onnx" else "litert",
-                                        input_signature=spec, verbose=False)
+            serving_model(model).export(str(tmp), format=keras_format, input_signature=spec, verbose=False)
             if format == "onnx_int8":
                 quantize_dense_layers(tmp)
         except ImportError as err:
