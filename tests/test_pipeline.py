@@ -33,6 +33,14 @@ def test_training_shuffles_every_epoch_and_sees_every_image_once(small_mnist):
         np.testing.assert_array_equal(epoch[order], x_train[:1000][np.lexsort(x_train[:1000].reshape(1000, -1).T)])
 
 
+def test_pipeline_runs_without_the_autotuner(small_mnist):
+    # the autotuner held training at a fixed half speed for whole epochs on 2 cores (README, Speed)
+    (x_train, y_train), _ = small_mnist
+    for augment in (None, Augmentation()):
+        dataset = make_dataset(x_train[:256], y_train[:256], batch_size=64, training=True, augment=augment, seed=1)
+        assert dataset.options().autotune.enabled is False
+
+
 def test_training_order_is_reproducible_with_a_seed(small_mnist):
     (x_train, y_train), _ = small_mnist
     runs = [collect(make_dataset(x_train[:500], y_train[:500], batch_size=100, training=True, seed=7))[1] for _ in range(2)]
