@@ -97,7 +97,7 @@ class TrainConfig:
     # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA:
     # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU),
     # "on" or "off" force it.
-    steps_per_execution: int = 16
+    steps_per_execution: int = 64
     jit_compile: str = "auto"
 
 
