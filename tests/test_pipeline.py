@@ -34,7 +34,7 @@ def test_training_shuffles_every_epoch_and_sees_every_image_once(small_mnist):
 
 
 def test_pipeline_runs_without_the_autotuner(small_mnist):
-    # the autotuner held training at a fixed half speed for whole epochs on 2 cores (README, Speed)
+    # the autotuner held training at a fixed, slower rate for whole epochs on 2 cores (README, Speed)
     (x_train, y_train), _ = small_mnist
     for augment in (None, Augmentation()):
         dataset = make_dataset(x_train[:256], y_train[:256], batch_size=64, training=True, augment=augment, seed=1)

@@ -163,6 +163,6 @@ def make_dataset(
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     # tf.data's autotuner, on this 2-core VM, now and then pins training at a fixed slow rate
     # (cnn_small at 4.0k images/s against 8k, mlp_bn at 21.5k against 31k) for whole epochs;
-    # without it AUTOTUNE means one parallel call per core and a small prefetch buffer
+    # without it the AUTOTUNE parallelism and buffer above take tf.data's fixed defaults
     options.autotune.enabled = False
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
