@@ -25,7 +25,10 @@ def test_evaluation_keeps_order_and_short_last_batch(small_mnist):
 def test_training_shuffles_every_epoch_and_sees_every_image_once(small_mnist):
     (x_train, y_train), _ = small_mnist
     dataset = make_dataset(x_train[:1000], np.arange(1000) % 10, batch_size=128, training=True, seed=3)
-    first = np.concatenate(collect(dataset)[0])
+    assert int(dataset.cardinality()) == 8  # fit knows the epoch's length before the first pass
+    first_batches = collect(dataset)[0]
+    assert [len(batch) for batch in first_batches] == [128] * 7 + [104]
+    first = np.concatenate(first_batches)
     second = np.concatenate(collect(dataset)[0])
     assert not np.array_equal(first, second)
     for epoch in (first, second):
