@@ -134,6 +134,7 @@ def benchmark(pattern: str = "*", *, seeds: int = 3, quick: bool = False, out: s
 def summarize(recipe: str, metrics: list[dict], exports: list[dict]) -> dict[str, Any]:
     """One record per recipe: means and spreads over seeds."""
     accuracies = [m["test_accuracy"] for m in metrics]
+    validation = [m["val_accuracy"] for m in metrics]  # None for a recipe that holds out no validation split
     config = load_config(RECIPES_DIR / f"{recipe}.toml")
     return {
         "model": recipe,
@@ -146,6 +147,8 @@ def summarize(recipe: str, metrics: list[dict], exports: list[dict]) -> dict[str
         "test_accuracy_mean": statistics.mean(accuracies),
         "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
         "test_accuracies": accuracies,
+        "val_accuracy_mean": None if None in validation else statistics.mean(validation),
+        "val_accuracies": validation,
         "export_test_accuracy_mean": statistics.mean(e["export_test_accuracy"] for e in exports),
         "train_seconds": statistics.mean(m["train_seconds"] for m in metrics),
         "train_samples_per_second": statistics.mean(m["train_samples_per_second"] for m in metrics),
