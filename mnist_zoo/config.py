@@ -99,6 +99,8 @@ class TrainConfig:
     # "on" or "off" force it.
     steps_per_execution: int = 64
     jit_compile: str = "auto"
+    # after fit, BatchNorm moving statistics recomputed over the un-augmented training images
+    recalibrate_batch_norm: bool = False
 
 
 @dataclass

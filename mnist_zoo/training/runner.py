@@ -12,6 +12,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from mnist_zoo.errors import ConfigError, WorkerError
 from mnist_zoo.files import atomic_path, remove_temporaries, write_text_atomic
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.training import plots
+from mnist_zoo.training.batch_norm import recalibrate_batch_norm
 from mnist_zoo.training.callbacks import AtomicModelCheckpoint, HistoryCSV, StopOnDivergence, read_history
 from mnist_zoo.training.distribute import (
     fit_under,
@@ -300,7 +302,12 @@ def fit_and_finish(
             f"{worker_label(strategy)}: the job lost a worker ({type(err).__name__}); rerun every worker's "
             f"command to resume from epoch {backed_up_epochs(workdir) + 1}"
         ) from None
-    run = finish_run(config, workdir, model, data, one_hot)
+    recalibration_seconds = 0.0
+    if config.train.recalibrate_batch_norm:
+        started = time.perf_counter()
+        recalibrate_batch_norm(model, data.x_train, config.train.batch_size)
+        recalibration_seconds = time.perf_counter() - started
+    run = finish_run(config, workdir, model, data, one_hot, recalibration_seconds)
     print(f"test accuracy: {run.metrics['test_accuracy']:.4f}")
     if is_multi_worker(strategy):
         print(f"{worker_label(strategy)}: finished; weights sha256 {weights_digest(model)}")
@@ -317,12 +324,17 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def finish_run(config: RunConfig, directory: Path, model: keras.Model, data: Data, one_hot: bool) -> Run:
-    """Evaluate once on the test set, save the model, plots and metrics; then drop the resume state."""
+def finish_run(
+    config: RunConfig, directory: Path, model: keras.Model, data: Data, one_hot: bool, recalibration_seconds: float = 0.0
+) -> Run:
+    """Evaluate once on the test set, save the model, plots and metrics; then drop the resume state.
+
+    Training time is the epochs' time plus the BatchNorm recalibration's, if any.
+    """
     history = read_history(directory / "history.csv")
     test = evaluate_arrays(model, data.x_test, data.y_test, one_hot)
     val = evaluate_arrays(model, data.x_val, data.y_val, one_hot) if len(data.x_val) else {}
-    seconds = sum(row["seconds"] for row in history)
+    seconds = sum(row["seconds"] for row in history) + recalibration_seconds
     metrics = {
         "model": config.model.name,
         "test_accuracy": test["accuracy"],
@@ -333,6 +345,7 @@ def finish_run(config: RunConfig, directory: Path, model: keras.Model, data: Dat
         "params": model.count_params(),
         "flops": count_flops(model),
         "train_seconds": seconds,
+        "recalibration_seconds": recalibration_seconds,
         "train_samples_per_second": len(data.x_train) * len(history) / seconds if seconds else None,
         "train_images": len(data.x_train),
         "test_images": len(data.x_test),

@@ -1,0 +1,66 @@
+"""BatchNorm recalibration: statistics become the size-weighted mean of batch statistics on real images."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+
+from mnist_zoo import build, train
+from mnist_zoo.training.batch_norm import batch_norm_layers, recalibrate_batch_norm
+
+
+def moving_statistics(model: keras.Model) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(np.array(layer.moving_mean), np.array(layer.moving_variance)) for layer in batch_norm_layers(model)]
+
+
+def test_statistics_are_the_size_weighted_mean_of_batch_statistics(small_mnist):
+    (x_train, _), _ = small_mnist
+    images = x_train[:600]  # batches of 256, 256 and 88
+    model = build("cnn_bn", dropout=0.0)
+    model(images[:2], training=False)
+    weights = [np.array(w) for w in model.trainable_weights]
+    layers = batch_norm_layers(model)
+    assert len(layers) == 7  # six convolutions and the dense layer
+
+    recalibrate_batch_norm(model, images, batch_size=256)
+    got = moving_statistics(model)
+
+    assert all(layer.momentum == 0.9 for layer in layers)
+    for before, after in zip(weights, model.trainable_weights):
+        np.testing.assert_array_equal(before, np.array(after))
+    for layer, (mean, variance) in zip(layers, got):
+        # in training mode a layer's input depends on the weights and its batch only
+        features = keras.Model(model.inputs[0], layer.input)
+        axes = tuple(range(len(layer.input.shape) - 1))
+        batches = [np.array(features(images[i : i + 256], training=True), dtype=np.float64) for i in range(0, 600, 256)]
+        sizes = np.array([len(batch) for batch in batches])
+        expected_mean = sum(n * batch.mean(axis=axes) for n, batch in zip(sizes, batches)) / sizes.sum()
+        expected_variance = sum(n * batch.var(axis=axes) for n, batch in zip(sizes, batches)) / sizes.sum()
+        # float32 reductions over up to 173k values; the first batch's alone differ by 2-20%
+        np.testing.assert_allclose(mean, expected_mean, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(variance, expected_variance, rtol=1e-3)
+
+
+def test_a_run_recalibrates_its_final_model_on_clean_training_images(tmp_path, mnist):
+    overrides = {"data.train_size": 1024, "data.validation_size": 500, "data.test_size": 500, "train.batch_size": 128,
+                 "train.epochs": 1, "model.dropout": 0.0, "data.augment": True, "data.rotation": 20.0}
+    run = train("cnn_bn", out=tmp_path / "recalibrated", **overrides, **{"train.recalibrate_batch_norm": True})
+    metrics = json.loads((run.directory / "metrics.json").read_text())
+    assert metrics["recalibration_seconds"] > 0
+    assert "recalibrate_batch_norm = true" in (run.directory / "config.toml").read_text()
+
+    saved = keras.saving.load_model(run.directory / "model.keras")
+    (x_train, _), _ = mnist
+    again = keras.models.clone_model(saved)
+    again.set_weights(saved.get_weights())
+    recalibrate_batch_norm(again, x_train[:1024], batch_size=128)
+    for (mean, variance), (mean_again, variance_again) in zip(moving_statistics(saved), moving_statistics(again)):
+        np.testing.assert_allclose(mean, mean_again, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(variance, variance_again, rtol=1e-4, atol=1e-5)
+
+    plain = train("cnn_bn", out=tmp_path / "plain", **overrides)
+    assert json.loads((plain.directory / "metrics.json").read_text())["recalibration_seconds"] == 0
+    differences = [np.abs(a[0] - b[0]).max() for a, b in zip(moving_statistics(plain.model), moving_statistics(again))]
+    assert max(differences) > 1e-3  # without it, the statistics are the distorted batches'
