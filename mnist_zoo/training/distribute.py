@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from mnist_zoo.errors import ConfigError
+from mnist_zoo.training.batch_norm import batch_norm_layers
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
@@ -91,9 +92,8 @@ def synchronize_batch_norm(model: keras.Model) -> None:
     """Make every BatchNormalization layer use the statistics of the global batch, all-reduced
     over the replicas: the same normalisation as on one device, and the same moving averages
     on every worker."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
+    for layer in batch_norm_layers(model):
+        layer.synchronized = True
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
