@@ -17,7 +17,7 @@ from typing import Any
 from mnist_zoo.checks import coerce_like
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.models.registry import builder_defaults, check_options
-from mnist_zoo.training.distribute import STRATEGIES
+from mnist_zoo.training.distribute import PRECISIONS, STRATEGIES
 from mnist_zoo.training.losses import LOSSES
 from mnist_zoo.training.optimizers import OPTIMIZERS
 from mnist_zoo.training.schedules import SCHEDULES
@@ -92,7 +92,9 @@ class TrainConfig:
     # rate is used as configured (not scaled with the number of replicas).
     strategy: str = "auto"
     logical_cpus: int = 0  # >= 2: split the CPU into that many devices for `mirrored` without GPUs
-    mixed_precision: bool = False  # mixed_float16 compute; the logits layer stays float32
+    # Keras dtype policy: mixed_float16 (GPUs) or mixed_bfloat16 (CPUs with AVX512_BF16 or AMX) compute
+    # in 16 bits with float32 variables; the logits layer stays float32
+    precision: str = "float32"
     # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
     # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA:
     # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU),
@@ -190,6 +192,7 @@ def validate(config: RunConfig, origin: str) -> None:
         ("train.logical_cpus", config.train.logical_cpus >= 0, ">= 0"),
         ("train.steps_per_execution", config.train.steps_per_execution >= 1, ">= 1"),
         ("train.jit_compile", config.train.jit_compile in JIT_CHOICES, f"one of {', '.join(JIT_CHOICES)}"),
+        ("train.precision", config.train.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         ("data.validation_size", config.data.validation_size >= 0, ">= 0"),
         ("data.train_size", config.data.train_size >= 0, ">= 0"),
         ("data.test_size", config.data.test_size >= 0, ">= 0"),

@@ -71,6 +71,7 @@ def test_parse_assignment(assignment, expected):
         ("[optimizer]\nname = \"adagrad\"\n", r"optimizer\.name must be one of"),
         ("[schedule]\nname = \"linear\"\n", r"schedule\.name must be one of"),
         ("[train]\nloss = \"l1\"\n", r"train\.loss must be one of"),
+        ("[train]\nprecision = \"float16\"\n", r"train\.precision must be one of float32, mixed_float16, mixed_bfloat16"),
         ("[model]\nname = \"resnet\"\n", r"unknown model 'resnet'"),
         ("[model]\nname = \"mlp_bn\"\nwidth = 3\n", r"unknown option 'width' for model 'mlp_bn'"),
         ("[model]\nname = \"mlp_bn\"\nhidden = 3\n", r"option mlp_bn\.hidden: expected tuple"),

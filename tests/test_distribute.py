@@ -56,19 +56,20 @@ def test_multi_worker_without_tf_config_is_a_clear_error(monkeypatch):
         make_strategy("multi_worker")
 
 
-def test_mixed_precision_keeps_float32_logits(tmp_path, mnist):
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_float32_logits(tmp_path, mnist, policy):
     try:
-        run = train("mlp_bn", out=tmp_path / "run", **{"train.mixed_precision": True, "train.epochs": 1,
+        run = train("mlp_bn", out=tmp_path / "run", **{"train.precision": policy, "train.epochs": 1,
                                                        "train.batch_size": 32, "data.augment": False,
                                                        "data.train_size": 2000, "data.test_size": 500})
-        assert keras.mixed_precision.global_policy().name == "mixed_float16"
-        assert run.model.get_layer("dense_1").dtype_policy.name == "mixed_float16"
-        assert run.model.get_layer("dense_1").compute_dtype == "float16"
+        assert keras.mixed_precision.global_policy().name == policy
+        assert run.model.get_layer("dense_1").dtype_policy.name == policy
+        assert run.model.get_layer("dense_1").compute_dtype == policy.removeprefix("mixed_")
         assert run.model.get_layer("logits").compute_dtype == "float32"
         assert run.model.outputs[0].dtype == "float32"
         assert run.metrics["test_accuracy"] > 0.5
     finally:
-        set_precision(False)
+        set_precision("float32")
 
 
 def start_workers(out: Path, epochs: int) -> list[subprocess.Popen]:

@@ -16,6 +16,7 @@ from mnist_zoo.errors import ConfigError
 from mnist_zoo.training.batch_norm import batch_norm_layers
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def split_cpu(count: int) -> None:
@@ -147,6 +148,6 @@ def fit_under(strategy: tf.distribute.Strategy, model: keras.Model) -> Iterator[
         trainer.reduce_per_replica = original
 
 
-def set_precision(mixed: bool) -> None:
-    """Use `mixed_float16` (float16 compute, float32 variables) or plain float32 for models built next."""
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+def set_precision(policy: str) -> None:
+    """Use Keras dtype policy `policy`, one of PRECISIONS, for models built next."""
+    keras.mixed_precision.set_global_policy(policy)

@@ -242,7 +242,7 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
         tf.config.experimental.enable_op_determinism()
     data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
     steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
-    set_precision(config.train.mixed_precision)
+    set_precision(config.train.precision)
     with strategy.scope():
         model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
     if is_chief(strategy):
