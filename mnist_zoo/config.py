@@ -92,8 +92,8 @@ class TrainConfig:
     # rate is used as configured (not scaled with the number of replicas).
     strategy: str = "auto"
     logical_cpus: int = 0  # >= 2: split the CPU into that many devices for `mirrored` without GPUs
-    # Keras dtype policy: mixed_float16 (GPUs) or mixed_bfloat16 (CPUs with AVX512_BF16 or AMX) compute
-    # in 16 bits with float32 variables; the logits layer stays float32
+    # Keras dtype policy: mixed_float16 (GPUs) or mixed_bfloat16 (convolutions on CPUs with AVX512_BF16
+    # or AMX) compute in 16 bits with float32 variables; the logits layer stays float32
     precision: str = "float32"
     # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
     # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA:
