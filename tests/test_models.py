@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from mnist_zoo import ConfigError, build, list_models, make_dataset, model_card, register_model
+from mnist_zoo.config import recipe_path, resolve_config
+from mnist_zoo.models.flops import count_flops
 
 # Parameter counts written out from each architecture (weights + biases; BatchNorm has 4 per unit).
 DOCUMENTED_PARAMS = {
@@ -104,6 +106,14 @@ def test_model_card_fields():
     assert card.reference.startswith("S4") and card.recipe == "zoo_configs/cnn_small.toml"
     assert card.defaults["filters"] == (32, 64)
     assert card.accuracy is None or 0.9 < card.accuracy <= 1.0
+
+
+@pytest.mark.parametrize("name", [name for name in list_models() if recipe_path(name).exists()])
+def test_recipe_builds_the_architecture_of_its_card(name):
+    """The card's size and cost describe `build(name)`, and its accuracy the recipe's runs: the two must agree."""
+    card = model_card(name)
+    model = build(name, **resolve_config(name).model.options)
+    assert (model.count_params(), count_flops(model)) == (card.params, card.flops)
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED_PARAMS))
