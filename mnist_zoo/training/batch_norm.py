@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
@@ -24,17 +25,26 @@ def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: i
     Training on distorted images leaves statistics of the distorted distribution, tracked
     over the last few batches only; recomputed on the clean training images they match what
     the model sees at test time (as PyTorch's `swa_utils.update_bn`). The model runs in
-    training mode, as in fit; no weight other than the statistics changes.
+    training mode, as in fit, in a compiled function; no weight other than the statistics changes.
     """
     layers = [layer for layer in batch_norm_layers(model) if layer.trainable]
     momenta = [layer.momentum for layer in layers]
+    # per layer, size-weighted sums of the batch means and variances
+    mean_sums = [np.zeros(layer.moving_mean.shape) for layer in layers]
+    variance_sums = [np.zeros(layer.moving_variance.shape) for layer in layers]
+    forward = tf.function(lambda batch: model(batch, training=True), reduce_retracing=True)
     try:
+        for layer in layers:
+            layer.momentum = 0.0  # each call leaves the batch's own statistics in the moving ones
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
-            # moving = momentum * moving + (1 - momentum) * batch statistic: a running mean
-            for layer in layers:
-                layer.momentum = start / (start + len(batch))
-            model(batch, training=True)
+            forward(batch)
+            for layer, mean_sum, variance_sum in zip(layers, mean_sums, variance_sums):
+                mean_sum += len(batch) * keras.ops.convert_to_numpy(layer.moving_mean)
+                variance_sum += len(batch) * keras.ops.convert_to_numpy(layer.moving_variance)
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
+    for layer, mean_sum, variance_sum in zip(layers, mean_sums, variance_sums):
+        layer.moving_mean.assign(mean_sum / len(images))
+        layer.moving_variance.assign(variance_sum / len(images))
