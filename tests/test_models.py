@@ -108,6 +108,12 @@ def test_model_card_fields():
     assert card.accuracy is None or 0.9 < card.accuracy <= 1.0
 
 
+@pytest.mark.parametrize("name", list_models())
+def test_model_card_summary_is_the_docstrings_whole_first_paragraph(name):
+    summary = model_card(name).summary
+    assert summary.endswith(".") and "\n" not in summary and "  " not in summary, summary
+
+
 @pytest.mark.parametrize("name", [name for name in list_models() if recipe_path(name).exists()])
 def test_recipe_builds_the_architecture_of_its_card(name):
     """The card's size and cost describe `build(name)`, and its accuracy the recipe's runs: the two must agree."""

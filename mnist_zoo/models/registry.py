@@ -134,7 +134,7 @@ def model_card(name: str) -> ModelCard:
     measured = _measured_results().get(name, {})
     return ModelCard(
         name=name,
-        summary=inspect.getdoc(builder).splitlines()[0],
+        summary=" ".join(inspect.getdoc(builder).split("\n\n")[0].split()),
         reference=_REFERENCES[name],
         defaults=builder_defaults(name),
         params=params,
