@@ -63,6 +63,7 @@ class OptimizerConfig:
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    ema_momentum: float = 0.0  # 0: off; else the model ends as this moving average of its weights (e.g. 0.999)
 
 
 @dataclass
@@ -175,6 +176,7 @@ def validate(config: RunConfig, origin: str) -> None:
         ("optimizer.learning_rate", 0 < config.optimizer.learning_rate < math.inf, "a positive number"),
         ("optimizer.momentum", 0 <= config.optimizer.momentum < 1, "in [0, 1)"),
         ("optimizer.weight_decay", config.optimizer.weight_decay >= 0, ">= 0"),
+        ("optimizer.ema_momentum", 0 <= config.optimizer.ema_momentum < 1, "in [0, 1)"),
         ("schedule.name", config.schedule.name in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
         ("schedule.warmup_epochs", 0 <= config.schedule.warmup_epochs < config.train.epochs, "in [0, train.epochs)"),
         ("schedule.decay_rate", 0 < config.schedule.decay_rate <= 1, "in (0, 1]"),

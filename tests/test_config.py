@@ -69,6 +69,7 @@ def test_parse_assignment(assignment, expected):
         ("[train]\nbatch_size = 0\n", r"train\.batch_size must be >= 1, got 0"),
         ("[optimizer]\nlearning_rate = -0.1\n", r"optimizer\.learning_rate must be a positive number"),
         ("[optimizer]\nname = \"adagrad\"\n", r"optimizer\.name must be one of"),
+        ("[optimizer]\nema_momentum = 1.0\n", r"optimizer\.ema_momentum must be in \[0, 1\)"),
         ("[schedule]\nname = \"linear\"\n", r"schedule\.name must be one of"),
         ("[train]\nloss = \"l1\"\n", r"train\.loss must be one of"),
         ("[train]\nprecision = \"float16\"\n", r"train\.precision must be one of float32, mixed_float16, mixed_bfloat16"),

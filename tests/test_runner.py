@@ -149,6 +149,15 @@ def test_label_smoothing_trains(tmp_path, mnist):
     assert run.metrics["test_accuracy"] > 0.7
 
 
+def test_weight_averaging_ends_with_the_average_not_the_last_weights(tmp_path, mnist):
+    # An average this slow stays within ~1e-4 of the first step's weights: the model ends untrained
+    # although the raw weights, which the per-epoch validation sees, have learned.
+    run = tiny_run(tmp_path, model="mlp_relu", **{"train.epochs": 3, "data.train_size": 2000,
+                                                  "optimizer.ema_momentum": 0.99999})
+    assert run.history[-1]["val_accuracy"] > 0.8
+    assert run.metrics["test_accuracy"] < 0.5
+
+
 def test_a_resumed_run_draws_fresh_batches_instead_of_replaying_the_first_epochs(mnist):
     config = with_overrides(resolve_config("mlp_bn"), {"data.train_size": 512, "data.augment": True})
     data = load_run_data(config)

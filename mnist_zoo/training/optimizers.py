@@ -14,15 +14,22 @@ def make_optimizer(
     momentum: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
+    ema_momentum: float = 0.0,
 ) -> keras.optimizers.Optimizer:
-    """A Keras optimizer; `weight_decay` is decoupled decay (AdamW-style) for every choice."""
+    """A Keras optimizer; `weight_decay` is decoupled decay (AdamW-style) for every choice.
+
+    A nonzero `ema_momentum` turns on Keras's weight averaging (`use_ema`): the
+    optimizer tracks an exponential moving average of the weights, updated every
+    step, and `fit` ends by writing it into the model.
+    """
     decay = weight_decay or None
+    averaging = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov, weight_decay=decay)
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov, weight_decay=decay, **averaging)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=decay)
+        return keras.optimizers.Adam(learning_rate, weight_decay=decay, **averaging)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **averaging)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, momentum=momentum, weight_decay=decay)
+        return keras.optimizers.RMSprop(learning_rate, momentum=momentum, weight_decay=decay, **averaging)
     raise ValueError(f"unknown optimizer {name!r}")

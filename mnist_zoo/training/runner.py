@@ -147,6 +147,7 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
         momentum=config.optimizer.momentum,
         nesterov=config.optimizer.nesterov,
         weight_decay=config.optimizer.weight_decay,
+        ema_momentum=config.optimizer.ema_momentum,
     )
     if replicas > 1:
         synchronize_batch_norm(model)
