@@ -151,6 +151,7 @@ def summarize(recipe: str, metrics: list[dict], exports: list[dict]) -> dict[str
         "val_accuracies": validation,
         "export_test_accuracy_mean": statistics.mean(e["export_test_accuracy"] for e in exports),
         "train_seconds": statistics.mean(m["train_seconds"] for m in metrics),
+        "train_seconds_per_seed": [m["train_seconds"] for m in metrics],  # a time budget holds for each seed
         "train_samples_per_second": statistics.mean(m["train_samples_per_second"] for m in metrics),
         "latency_batch1_ms": statistics.median(e["latency_batch1_ms"] for e in exports),
         "throughput_batch1000_per_second": statistics.median(e["throughput_batch1000_per_second"] for e in exports),
@@ -196,6 +197,7 @@ def write_results(records: list[dict], out: Path, quick: bool) -> None:
 
 
 def markdown_table(records: list[dict]) -> str:
+    """The zoo table; accuracies keep 3 decimals, the step of a 3-seed mean on 10,000 test images (0.0033 points)."""
     lines = [
         "| recipe | params | MFLOPs/image | epochs | test accuracy (mean ± std, seeds) | export accuracy "
         "| train s | train images/s | batch-1 latency ms | batch-1000 images/s |",
@@ -204,8 +206,8 @@ def markdown_table(records: list[dict]) -> str:
     for r in records:
         lines.append(
             f"| `{r['model']}` | {r['params']:,} | {r['flops'] / 1e6:.2f} | {r['epochs']:g} "
-            f"| {100 * r['test_accuracy_mean']:.2f}% ± {100 * r['test_accuracy_std']:.2f} ({r['seeds']}) "
-            f"| {100 * r['export_test_accuracy_mean']:.2f}% | {r['train_seconds']:.1f} "
+            f"| {100 * r['test_accuracy_mean']:.3f}% ± {100 * r['test_accuracy_std']:.3f} ({r['seeds']}) "
+            f"| {100 * r['export_test_accuracy_mean']:.3f}% | {r['train_seconds']:.1f} "
             f"| {r['train_samples_per_second']:,.0f} | {r['latency_batch1_ms']:.2f} "
             f"| {r['throughput_batch1000_per_second']:,.0f} |"
         )

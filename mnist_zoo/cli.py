@@ -110,8 +110,8 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
 
     records = benchmark(args.pattern, seeds=args.seeds, quick=args.quick, out=args.out)
     for record in records:
-        print(f"{record['model']}: test accuracy {record['test_accuracy_mean']:.4f} "
-              f"± {record['test_accuracy_std']:.4f} over {record['seeds']} seeds")
+        print(f"{record['model']}: test accuracy {100 * record['test_accuracy_mean']:.3f}% "
+              f"± {100 * record['test_accuracy_std']:.3f} over {record['seeds']} seeds")
 
 
 def make_parser() -> ArgumentParser:

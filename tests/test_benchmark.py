@@ -26,13 +26,16 @@ def test_quick_benchmark_runs_every_recipe(tmp_path, mnist, monkeypatch):
         assert 0.0 < record["test_accuracy_mean"] <= 1.0 and record["test_images"] == 1000
         assert abs(record["export_test_accuracy_mean"] - record["test_accuracy_mean"]) < 1e-3, record["model"]
         assert record["latency_batch1_ms"] > 0 and record["throughput_batch1000_per_second"] > 0
+        assert len(record["train_seconds_per_seed"]) == 1 and record["train_seconds_per_seed"][0] > 0
     champion = next(r for r in records if r["model"] == "cnn_bn")  # recipes are chosen on these numbers
     assert 0.0 < champion["val_accuracy_mean"] <= 1.0 and len(champion["val_accuracies"]) == 1
     written = json.loads((tmp_path / "results" / "zoo.json").read_text())
     assert written == records
     with open(tmp_path / "results" / "zoo.csv") as handle:
         assert [row["model"] for row in csv.DictReader(handle)] == recipes()
-    assert "quick check, not a result" in (tmp_path / "results" / "zoo.md").read_text()
+    table = (tmp_path / "results" / "zoo.md").read_text()
+    assert "quick check, not a result" in table
+    assert f"| {100 * champion['test_accuracy_mean']:.3f}% ± " in table  # not rounded to 2 decimals
     assert (tmp_path / "results" / "accuracy_vs_time.png").stat().st_size > 10_000
 
 
