@@ -106,12 +106,11 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
-    from mnist_zoo.benchmark import benchmark
+    from mnist_zoo.benchmark import benchmark, accuracy_text
 
     records = benchmark(args.pattern, seeds=args.seeds, quick=args.quick, out=args.out)
     for record in records:
-        print(f"{record['model']}: test accuracy {100 * record['test_accuracy_mean']:.3f}% "
-              f"± {100 * record['test_accuracy_std']:.3f} over {record['seeds']} seeds")
+        print(f"{record['model']}: test accuracy {accuracy_text(record)} over {record['seeds']} seeds")
 
 
 def make_parser() -> ArgumentParser:
