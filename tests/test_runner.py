@@ -13,6 +13,7 @@ import pytest
 from mnist_zoo import ConfigError, train
 from mnist_zoo.config import load_config, resolve_config, with_overrides
 from mnist_zoo.training.callbacks import TrainingDiverged, read_history
+from mnist_zoo.training.optimizers import slow_average_warning
 from mnist_zoo.training.runner import backed_up_epochs, load_run_data, training_set
 
 STEPS = 4  # 256 training images in batches of 64
@@ -149,13 +150,28 @@ def test_label_smoothing_trains(tmp_path, mnist):
     assert run.metrics["test_accuracy"] > 0.7
 
 
-def test_weight_averaging_ends_with_the_average_not_the_last_weights(tmp_path, mnist):
+def test_weight_averaging_ends_with_the_average_not_the_last_weights(tmp_path, mnist, capsys):
     # Over these 96 steps an average this slow keeps ~99.9% of the first step's weights: the model ends untrained
-    # although the raw weights, which the per-epoch validation sees, have learned.
+    # although the raw weights, which the per-epoch validation sees, have learned. The run says so up front.
     run = tiny_run(tmp_path, model="mlp_relu", **{"train.epochs": 3, "data.train_size": 2000,
                                                   "optimizer.ema_momentum": 0.99999})
     assert run.history[-1]["val_accuracy"] > 0.8
     assert run.metrics["test_accuracy"] < 0.5
+    assert "warning: optimizer.ema_momentum = 0.99999 averages over about 100,000 steps, but this run takes 96: " \
+           "the final weights keep 100% of the untrained ones" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("momentum, steps, leftover", [
+    (0.9995, 3 * 430, "52%"),  # cnn_bn's recipe cut to 3 epochs
+    (0.9995, 35 * 430, None),  # the recipe as committed: 0.05% left
+    (0.0, 10, None),  # no average
+])
+def test_a_run_too_short_for_its_average_is_warned(momentum, steps, leftover):
+    warning = slow_average_warning(momentum, steps)
+    if leftover is None:
+        assert warning is None
+    else:
+        assert f"takes {steps:,}: the final weights keep {leftover} of the untrained ones" in warning
 
 
 def test_a_resumed_run_draws_fresh_batches_instead_of_replaying_the_first_epochs(mnist):

@@ -33,3 +33,21 @@ def make_optimizer(
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate, momentum=momentum, weight_decay=decay, **averaging)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def slow_average_warning(ema_momentum: float, steps: int) -> str | None:
+    """A warning when a run is too short for its weight average, else None.
+
+    Keras starts the average at the first step's weights and has no warm-up, so
+    after `steps` updates the average still holds `ema_momentum ** steps` of the
+    untrained weights; above 1% the finished model is visibly worse than its
+    raw weights.
+    """
+    leftover = ema_momentum**steps
+    if not ema_momentum or leftover <= 0.01:
+        return None
+    return (
+        f"optimizer.ema_momentum = {ema_momentum} averages over about {1 / (1 - ema_momentum):,.0f} steps, but this "
+        f"run takes {steps:,}: the final weights keep {leftover:.0%} of the untrained ones; lower it, or set 0 to "
+        "turn the average off"
+    )

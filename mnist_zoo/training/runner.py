@@ -42,7 +42,7 @@ from mnist_zoo.training.distribute import (
     worker_label,
 )
 from mnist_zoo.training.losses import accuracy_metric, make_loss, needs_one_hot
-from mnist_zoo.training.optimizers import make_optimizer
+from mnist_zoo.training.optimizers import make_optimizer, slow_average_warning
 from mnist_zoo.training.schedules import make_schedule
 
 RUNS_DIR = Path("runs")
@@ -243,6 +243,9 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
         tf.config.experimental.enable_op_determinism()
     data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
     steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
+    warning = slow_average_warning(config.optimizer.ema_momentum, steps_per_epoch * config.train.epochs)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     set_precision(config.train.precision)
     with strategy.scope():
         model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
