@@ -106,7 +106,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
-    from mnist_zoo.benchmark import benchmark, accuracy_text
+    from mnist_zoo.benchmark import accuracy_text, benchmark
 
     records = benchmark(args.pattern, seeds=args.seeds, quick=args.quick, out=args.out)
     for record in records:
