@@ -53,6 +53,7 @@ class DataConfig:
     zoom: float = 0.1
     elastic_alpha: float = 0.0  # Simard's elastic distortions: 0 is off, about 34 is strong
     elastic_sigma: float = 6.0
+    clean_epochs: int = 0  # the last epochs of an augmented run train on undistorted images
     label_smoothing: float = 0.0
 
 
@@ -203,6 +204,8 @@ def validate(config: RunConfig, origin: str) -> None:
         ("data.zoom", 0 <= config.data.zoom < 1, "in [0, 1)"),
         ("data.elastic_alpha", 0 <= config.data.elastic_alpha <= 100, "in [0, 100]"),
         ("data.elastic_sigma", 0.5 <= config.data.elastic_sigma <= 14, "in [0.5, 14]"),
+        ("data.clean_epochs", 0 <= config.data.clean_epochs < config.train.epochs, "in [0, train.epochs)"),
+        ("data.clean_epochs", config.data.augment or not config.data.clean_epochs, "0 when data.augment is false"),
         ("data.label_smoothing", 0 <= config.data.label_smoothing < 1, "in [0, 1)"),
     ]
     for key, ok, expected in rules:

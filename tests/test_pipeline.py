@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mnist_zoo import Augmentation, ConfigError, make_dataset
+from mnist_zoo.training.callbacks import CleanTail
 
 
 def collect(dataset):
@@ -88,6 +91,34 @@ def test_elastic_distortion_adds_to_the_affine_map_in_one_resampling(small_mnist
     # strong smooth displacements move strokes further than mild ones
     mild = distorted(Augmentation(elastic_alpha=8.0))
     assert np.abs(elastic.astype(int) - affine).mean() > np.abs(mild.astype(int) - affine).mean()
+
+
+class BatchRecorder(keras.Sequential):
+    """A real classifier that also keeps every batch it trains on (run eagerly)."""
+
+    seen: list[np.ndarray]
+
+    def train_step(self, data):
+        self.seen.append(np.asarray(data[0]))
+        return super().train_step(data)
+
+
+def test_clean_tail_trains_the_last_epochs_of_fit_on_undistorted_images(small_mnist):
+    (x_train, y_train), _ = small_mnist
+    originals = {image.tobytes() for image in x_train[:256]}
+    augmenting = tf.Variable(True, trainable=False)
+    dataset = make_dataset(x_train[:256], y_train[:256], batch_size=64, training=True, augment=Augmentation(),
+                           augmenting=augmenting, seed=2)
+    model = BatchRecorder([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Rescaling(1 / 255),
+                           keras.layers.Dense(10)])
+    model.seen = []
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
+    model.fit(dataset, epochs=3, callbacks=[CleanTail(augmenting, first_clean_epoch=2)], verbose=0, shuffle=False)
+    assert len(model.seen) == 12  # 3 epochs of 4 batches
+    untouched = [np.mean([image.tobytes() in originals for image in batch]) for batch in model.seen]
+    assert max(untouched[:8]) < 0.1  # epochs 1-2: distorted
+    assert untouched[8:] == [1.0] * 4  # epoch 3: every image as it is on disk
+    assert not bool(augmenting.numpy())
 
 
 def test_no_augmentation_when_evaluating(small_mnist):

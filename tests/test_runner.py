@@ -109,7 +109,7 @@ def test_early_stopping_stops_and_restores(tmp_path, mnist):
 
 
 def test_same_seed_same_history(tmp_path, mnist):
-    settings = {"train.epochs": 2, "train.deterministic": True, "train.seed": 5, "data.augment": True}
+    settings = {"train.epochs": 2, "train.deterministic": True, "train.seed": 5, "data.augment": True, "data.clean_epochs": 1}
     first = tiny_run(tmp_path, "a", model="mlp_relu", **settings).history
     second = tiny_run(tmp_path, "b", model="mlp_relu", **settings).history
     for column in ("loss", "accuracy", "val_loss"):

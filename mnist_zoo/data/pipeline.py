@@ -130,6 +130,13 @@ def shuffled_batches(count: int, batch_size: int, seed: int | None) -> tf.data.D
     return draws.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
 
 
+def distort(augment: Augmentation, augmenting: tf.Variable | None, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """`augment(images, seed)`, or `images` unchanged while the `augmenting` switch is off."""
+    if augmenting is None:
+        return augment(images, seed)
+    return tf.cond(augmenting, lambda: augment(images, seed), lambda: images)
+
+
 def make_dataset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -137,6 +144,7 @@ def make_dataset(
     batch_size: int,
     training: bool,
     augment: Augmentation | None = None,
+    augmenting: tf.Variable | None = None,
     label_smoothing: float = 0.0,
     one_hot: bool = False,
     seed: int | None = None,
@@ -146,6 +154,8 @@ def make_dataset(
     The arrays stay resident as tensors; each batch is gathered by index, so
     shuffling (every epoch, over the whole set, when `training`) and
     augmentation (per batch, when `training` and `augment`) are vectorised.
+    A boolean `augmenting` variable, read as each batch is made, switches the
+    augmentation off while it holds False (see `CleanTail`).
     The last short batch is kept. Labels are int32 class ids, or float32
     one-hot rows when `one_hot` (with `label_smoothing`, as reference S0).
     """
@@ -171,7 +181,8 @@ def make_dataset(
         # one stateless seed pair per batch, fresh every epoch: reproducible under a fixed seed
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda example, pair: (augment(example[0], pair), example[1]), num_parallel_calls=tf.data.AUTOTUNE
+            lambda example, pair: (distort(augment, augmenting, example[0], pair), example[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
     if one_hot:
         dataset = dataset.map(

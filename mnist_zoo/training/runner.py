@@ -30,7 +30,7 @@ from mnist_zoo.files import atomic_path, remove_temporaries, write_text_atomic
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.training import plots
 from mnist_zoo.training.batch_norm import recalibrate_batch_norm
-from mnist_zoo.training.callbacks import AtomicModelCheckpoint, HistoryCSV, StopOnDivergence, read_history
+from mnist_zoo.training.callbacks import AtomicModelCheckpoint, CleanTail, HistoryCSV, StopOnDivergence, read_history
 from mnist_zoo.training.distribute import (
     fit_under,
     is_chief,
@@ -165,9 +165,9 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
 
 
 def make_callbacks(
-    config: RunConfig, directory: Path, validating: bool, initial_loss: float
+    config: RunConfig, directory: Path, validating: bool, initial_loss: float, augmenting: tf.Variable | None = None
 ) -> list[keras.callbacks.Callback]:
-    """Divergence stop, history, best checkpoint, resume state, early stopping, TensorBoard."""
+    """Divergence stop, history, best checkpoint, resume state, early stopping, clean tail, TensorBoard."""
     monitor = "val_accuracy" if validating else "accuracy"
     best_so_far = max((row.get(monitor, -math.inf) for row in read_history(directory / "history.csv")), default=None)
     callbacks = [
@@ -187,6 +187,8 @@ def make_callbacks(
                 monitor=monitor, mode="max", patience=config.train.early_stopping_patience, restore_best_weights=True
             )
         )
+    if augmenting is not None:
+        callbacks.append(CleanTail(augmenting, config.train.epochs - config.data.clean_epochs))
     if config.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(directory / "tensorboard"))
     return callbacks
@@ -202,12 +204,15 @@ def backed_up_epochs(directory: Path) -> int:
     return 0
 
 
-def training_set(config: RunConfig, data: Data, first_epoch: int = 0) -> tf.data.Dataset:
+def training_set(
+    config: RunConfig, data: Data, first_epoch: int = 0, augmenting: tf.Variable | None = None
+) -> tf.data.Dataset:
     """The shuffled, batched (and, if the config says so, augmented) training batches.
 
     Each pass over the dataset draws a fresh order and fresh distortions from
     the seed. A run resumed at a later epoch draws from a seed derived from that
-    epoch, so it does not replay the first epochs' draws.
+    epoch, so it does not replay the first epochs' draws. `augmenting` is the
+    switch `CleanTail` turns off for the last `data.clean_epochs`.
     """
     augment = None
     if config.data.augment:
@@ -218,8 +223,8 @@ def training_set(config: RunConfig, data: Data, first_epoch: int = 0) -> tf.data
         seed = int(np.random.SeedSequence([seed, first_epoch]).generate_state(1)[0])
     return make_dataset(
         data.x_train, data.y_train, batch_size=config.train.batch_size, training=True, augment=augment,
-        label_smoothing=config.data.label_smoothing, one_hot=needs_one_hot(config.train.loss, config.data.label_smoothing),
-        seed=seed,
+        augmenting=augmenting, label_smoothing=config.data.label_smoothing,
+        one_hot=needs_one_hot(config.train.loss, config.data.label_smoothing), seed=seed,
     )
 
 
@@ -281,7 +286,8 @@ def fit_and_finish(
         print(f"resuming {directory} from epoch {done + 1} ({done} of {config.train.epochs} finished)")
 
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
-    train_set = training_set(config, data, first_epoch=done)
+    augmenting = tf.Variable(True, trainable=False, name="augmenting") if config.data.clean_epochs else None
+    train_set = training_set(config, data, first_epoch=done, augmenting=augmenting)
     validating = len(data.x_val) > 0
     val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
     # the untrained loss on one batch: the divergence check's yardstick, since with several
@@ -295,7 +301,7 @@ def fit_and_finish(
                 train_set,
                 validation_data=val_set,
                 epochs=config.train.epochs,
-                callbacks=make_callbacks(config, workdir, validating, float(initial_loss)),
+                callbacks=make_callbacks(config, workdir, validating, float(initial_loss), augmenting),
                 verbose=1 if sys.stdout.isatty() else 2,
                 shuffle=False,
             )
