@@ -114,6 +114,10 @@ def test_same_seed_same_history(tmp_path, mnist):
     second = tiny_run(tmp_path, "b", model="mlp_relu", **settings).history
     for column in ("loss", "accuracy", "val_loss"):
         assert [row[column] for row in first] == [row[column] for row in second]
+    # the clean tail (epoch 2 undistorted) is what sets these runs apart from one distorted throughout
+    distorted = tiny_run(tmp_path, "c", model="mlp_relu", **{**settings, "data.clean_epochs": 0}).history
+    assert distorted[0]["loss"] == first[0]["loss"]
+    assert distorted[1]["loss"] != first[1]["loss"]
 
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_state(tmp_path, mnist):
