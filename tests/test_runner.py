@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from mnist_zoo import ConfigError, train
-from mnist_zoo.config import load_config, resolve_config, with_overrides
+from mnist_zoo.config import load_config, recipe_path, resolve_config, with_overrides
 from mnist_zoo.training.callbacks import TrainingDiverged, read_history
 from mnist_zoo.training.optimizers import slow_average_warning
-from mnist_zoo.training.runner import backed_up_epochs, load_run_data, training_set
+from mnist_zoo.training.runner import backed_up_epochs, compile_model, load_run_data, training_set
 
 STEPS = 4  # 256 training images in batches of 64
 TINY = {"data.train_size": 256, "data.validation_size": 500, "data.test_size": 500, "train.batch_size": 64}
@@ -190,3 +190,19 @@ def test_a_resumed_run_draws_fresh_batches_instead_of_replaying_the_first_epochs
     resumed = one_pass(training_set(config, data, first_epoch=2))
     assert not any(np.array_equal(resumed, epoch) for epoch in first_epochs)
     np.testing.assert_array_equal(resumed, one_pass(training_set(config, data, first_epoch=2)))
+
+
+def test_the_s3_recipe_takes_s3s_step(mnist):
+    """S3 steps by the cross-entropy gradient summed over its 10 sigmoid outputs, lr 0.1 and L2 1e-2;
+    Keras's binary cross-entropy averages over them, so the recipe's lr 1.0 and l2 5e-4 must make
+    that same first step."""
+    config = with_overrides(resolve_config(recipe_path("reference/s3_sigmoid_sgd")), {"train.steps_per_execution": 1})
+    model = compile_model(config, steps_per_epoch=1)
+    (x_train, y_train), _ = mnist
+    image, target = x_train[:1], np.eye(10, dtype="float32")[y_train[:1]]
+    hidden = keras.Model(model.inputs, model.get_layer("sigmoid_1").output)(image).numpy()
+    kernel, bias = (weight.numpy() for weight in model.get_layer("logits").weights)
+    delta = 1 / (1 + np.exp(-(hidden @ kernel + bias))) - target  # d(summed BCE)/d(logits)
+    model.train_on_batch(image, target)
+    stepped = model.get_layer("logits").kernel.numpy()
+    np.testing.assert_allclose(stepped, kernel - 0.1 * (hidden.T @ delta + 1e-2 * kernel), atol=1e-6)
