@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from formats import write_idx
 
+from mnist_zoo import model_card
 from mnist_zoo.training.callbacks import read_history
 
 SUBSET = ["--set", "data.train_size=2000", "--set", "data.validation_size=500", "--set", "data.test_size=1000"]
@@ -52,6 +53,8 @@ def trained(tmp_path_factory, mnist):
 def test_list_and_info(mnist):
     listing = zoo("list", "mlp_*")
     assert listing.returncode == 0 and "mlp_bn" in listing.stdout and "cnn_small" not in listing.stdout
+    champion = zoo("list", "cnn_bn").stdout  # a 3-seed mean of 99.697% must not read as a goal of 99.7% met
+    assert f" {model_card('cnn_bn').accuracy:.3%} " in champion, champion
     info = zoo("info", "cnn_small")
     assert info.returncode == 0 and "params:" in info.stdout and "121930" in info.stdout
     assert '[model]\nname = "cnn_small"' in info.stdout
