@@ -200,7 +200,7 @@ def test_the_s3_recipe_takes_s3s_step(mnist):
     model = compile_model(config, steps_per_epoch=1)
     (x_train, y_train), _ = mnist
     image, target = x_train[:1], np.eye(10, dtype="float32")[y_train[:1]]
-    hidden = keras.Model(model.inputs, model.get_layer("sigmoid_1").output)(image).numpy()
+    hidden = keras.Model(model.inputs, model.get_layer("sigmoid_1").output)([image]).numpy()
     kernel, bias = (weight.numpy() for weight in model.get_layer("logits").weights)
     delta = 1 / (1 + np.exp(-(hidden @ kernel + bias))) - target  # d(summed BCE)/d(logits)
     model.train_on_batch(image, target)
