@@ -1,4 +1,5 @@
-"""BatchNorm recalibration: statistics become the size-weighted mean of batch statistics on real images."""
+"""The fused BatchNorm layer trains as Keras's; recalibration makes statistics the size-weighted mean
+of batch statistics on real images."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 
 import keras
 import numpy as np
+import pytest
+import tensorflow as tf
 
 from mnist_zoo import build, train
+from mnist_zoo.models.fused_batch_norm import FusedBatchNormalization
 from mnist_zoo.training.batch_norm import batch_norm_layers, recalibrate_batch_norm
 
 
@@ -21,6 +25,56 @@ def recalibrated_statistics(model: keras.Model, images: np.ndarray) -> list[tupl
     copy.set_weights(model.get_weights())
     recalibrate_batch_norm(copy, images, batch_size=128)
     return moving_statistics(copy)
+
+
+def training_step(layer: keras.layers.BatchNormalization, features: tf.Tensor) -> tuple[list[np.ndarray], set[str]]:
+    """Output, gradients (input, gamma, beta) and then moving statistics of one training call in a
+    compiled function, with the names of the ops that function ran."""
+
+    def step(x: tf.Tensor) -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            normalized = layer(x, training=True)
+            loss = tf.reduce_sum(tf.sin(3.0 * normalized))  # a loss whose gradient varies per element
+        return [normalized, *tape.gradient(loss, [x, layer.gamma, layer.beta])]
+
+    compiled = tf.function(step)
+    ops = {op.type for op in compiled.get_concrete_function(features).graph.get_operations()}
+    results = [np.array(t) for t in compiled(features)]
+    return results + [np.array(layer.moving_mean), np.array(layer.moving_variance)], ops
+
+
+@pytest.mark.parametrize("block", ["conv_1a_relu", "conv_2b_relu", "relu_1"])
+def test_fused_batch_norm_trains_as_keras_batch_norm(small_mnist, block):
+    (x_train, _), _ = small_mnist
+    model = build("cnn_bn", dropout=0.0)
+    # 4 images: float32 sums of a few thousand values are exact to ~1e-6, so a variance off by
+    # Bessel's n / (n - 1) (n = 4 x 26 x 26 = 2,704 values a channel at most) shows
+    features = keras.Model(model.inputs[0], model.get_layer(block).output)(x_train[:4], training=True)
+    channels = features.shape[-1]
+    # momentum 0: the moving statistics become the batch's own
+    layers = [FusedBatchNormalization(momentum=0.0), keras.layers.BatchNormalization(momentum=0.0)]
+    for layer in layers:
+        layer.build(features.shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, channels))
+        layer.beta.assign(np.linspace(-1.0, 1.0, channels))
+    (fused, fused_ops), (reference, _) = (training_step(layer, features) for layer in layers)
+
+    # images take the fused kernel; (batch, features) inputs take Keras's own ops
+    assert ("FusedBatchNormV3" in fused_ops) == (len(features.shape) == 4)
+    for name, got, expected in zip(["output", "input gradient", "gamma gradient", "beta gradient", "moving mean",
+                                    "moving variance"], fused, reference):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max(), err_msg=name)
+
+
+def test_a_saved_model_keeps_its_fused_batch_norm(small_mnist, tmp_path):
+    (x_train, _), _ = small_mnist
+    model = build("cnn_bn")
+    model(x_train[:64], training=True)  # moves the statistics away from their initial values
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert isinstance(loaded.get_layer("conv_1a_batch_norm"), FusedBatchNormalization)
+    np.testing.assert_array_equal(loaded.predict(x_train[:64], verbose=0), model.predict(x_train[:64], verbose=0))
 
 
 def test_statistics_are_the_size_weighted_mean_of_batch_statistics(small_mnist):

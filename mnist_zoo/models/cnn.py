@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from mnist_zoo.models.layers import (
-    BATCH_NORM_MOMENTUM,
+    batch_norm_layer,
     check_dropout,
     dense_stack,
     images_input,
@@ -58,7 +58,7 @@ def _conv_bn(width: int, size: int, name: str, initializer: str, l2: float, stri
             width, size, strides=strides, padding="same" if strides > 1 else "valid", use_bias=False,
             kernel_initializer=make_initializer(initializer), kernel_regularizer=regularizer(l2), name=name,
         ),
-        keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_batch_norm"),
+        batch_norm_layer(f"{name}_batch_norm"),
         keras.layers.ReLU(name=f"{name}_relu"),
     ]
 

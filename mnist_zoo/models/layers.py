@@ -7,6 +7,7 @@ import re
 import keras
 
 from mnist_zoo.errors import ConfigError
+from mnist_zoo.models.fused_batch_norm import FusedBatchNormalization
 
 # mode -> (scale, offset) applied to uint8 pixels: x * scale + offset.
 NORMALIZATIONS: dict[str, tuple[float, float]] = {
@@ -16,6 +17,8 @@ NORMALIZATIONS: dict[str, tuple[float, float]] = {
     "s3": (0.99 / 255, 0.01),  # [0.01, 1.0], S3
 }
 
+# PyTorch's BatchNorm default, as S2: Keras's 0.99 leaves the moving statistics far from the
+# data after a short run, so evaluation lags training
 BATCH_NORM_MOMENTUM = 0.9
 
 _NORMAL = re.compile(r"normal\(\s*([-+0-9.e]+)\s*,\s*([-+0-9.e]+)\s*\)")
@@ -56,6 +59,11 @@ def regularizer(l2: float) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(l2) if l2 else None
 
 
+def batch_norm_layer(name: str) -> keras.layers.BatchNormalization:
+    """The zoo's BatchNorm layer: Keras's, with momentum 0.9, trained through TensorFlow's fused kernel."""
+    return FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=name)
+
+
 def check_dropout(dropout: float) -> None:
     """A ConfigError unless `dropout` is a rate in [0, 1)."""
     if not 0.0 <= dropout < 1.0:
@@ -85,9 +93,7 @@ def dense_stack(
             )
         )
         if batch_norm:
-            # momentum 0.9 (PyTorch's BatchNorm1d default, as S2): Keras's 0.99 leaves the moving
-            # statistics far from the data after a short run, so evaluation lags training
-            layers.append(keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"batch_norm_{index}"))
+            layers.append(batch_norm_layer(f"batch_norm_{index}"))
         layers.append(keras.layers.Activation(activation, name=f"{activation}_{index}"))
         if dropout:
             layers.append(keras.layers.Dropout(dropout, name=f"dropout_{index}"))
