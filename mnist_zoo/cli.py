@@ -30,7 +30,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     print(f"{'model':<14} {'params':>9} {'MFLOPs':>8} {'accuracy':>9}  reproduces")
     for name in names:
         card = model_card(name)
-        accuracy = f"{card.accuracy:.3%}" if card.accuracy is not None else "-"  # 99.697% is not 99.70%
+        accuracy = f"{card.accuracy:.3%}" if card.accuracy is not None else "-"  # a mean of 99.697% is not 99.70%
         print(f"{name:<14} {card.params:>9,} {card.flops / 1e6:>8.2f} {accuracy:>9}  {card.reference}")
 
 

@@ -53,7 +53,7 @@ def trained(tmp_path_factory, mnist):
 def test_list_and_info(mnist):
     listing = zoo("list", "*_bn")
     assert listing.returncode == 0 and "mlp_bn" in listing.stdout and "cnn_small" not in listing.stdout
-    # 3 decimals: the champion's 3-seed mean of 99.697% must not read as its goal of 99.7% met
+    # 3 decimals, as zoo.md: a 3-seed mean of 99.697% must not read as a goal of 99.7% met
     assert f" {model_card('cnn_bn').accuracy:.3%} " in listing.stdout, listing.stdout
     info = zoo("info", "cnn_small")
     assert info.returncode == 0 and "params:" in info.stdout and "121930" in info.stdout
