@@ -48,8 +48,7 @@ def training_step(layer: keras.layers.BatchNormalization, features: tf.Tensor) -
 def test_fused_batch_norm_trains_as_keras_batch_norm(small_mnist, block):
     (x_train, _), _ = small_mnist
     model = build("cnn_bn", dropout=0.0)
-    # 4 images: float32 sums of a few thousand values are exact to ~1e-6, so a variance off by
-    # Bessel's n / (n - 1) (n = 4 x 26 x 26 = 2,704 values a channel at most) shows
+    # 4 images: at most 4 x 26 x 26 = 2,704 values a channel, so Bessel's n / (n - 1) is visible
     features = keras.Model(model.inputs[0], model.get_layer(block).output)(x_train[:4], training=True)
     channels = features.shape[-1]
     # momentum 0: the moving statistics become the batch's own
@@ -62,9 +61,12 @@ def test_fused_batch_norm_trains_as_keras_batch_norm(small_mnist, block):
 
     # images take the fused kernel; (batch, features) inputs take Keras's own ops
     assert ("FusedBatchNormV3" in fused_ops) == (len(features.shape) == 4)
-    for name, got, expected in zip(["output", "input gradient", "gamma gradient", "beta gradient", "moving mean",
-                                    "moving variance"], fused, reference):
-        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max(), err_msg=name)
+    # over 25 random initialisations the outputs and statistics agreed to 2e-5 of their largest value and
+    # the gradients to 2.3e-4 (float32 sums that cancel); Bessel's factor moves the variance by 3.7e-4 or more
+    tolerances = {"output": 1e-4, "input gradient": 2e-3, "gamma gradient": 2e-3, "beta gradient": 2e-3,
+                  "moving mean": 1e-4, "moving variance": 1e-4}
+    for (name, tolerance), got, expected in zip(tolerances.items(), fused, reference):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=tolerance * np.abs(expected).max(), err_msg=name)
 
 
 def test_a_saved_model_keeps_its_fused_batch_norm(small_mnist, tmp_path):

@@ -15,12 +15,12 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     differentiates through each of them. TensorFlow's `FusedBatchNormV3` does
     the forward and the backward pass in one kernel each: on cnn_bn's
     activations 2.5x faster on a 2-core CPU, which makes a cnn_bn training
-    epoch about 1.2x faster. The layer keeps Keras's weights,
-    config and moving averages of the batch mean and biased variance. Inference
-    and every case the fused path does not cover run Keras's own code: inputs
+    epoch about 1.2x faster. The layer keeps Keras's weights, config and
+    moving averages of the batch mean and biased variance. Inference and
+    every case the fused path does not cover run Keras's own code: inputs
     other than (batch, height, width, channels) images, a mask, renorm,
-    synchronised statistics, no scale or centre, epsilon under 1.001e-5. (On (batch, features)
-    inputs, as in mlp_bn, the fused kernel measured no faster.)
+    synchronised statistics, no scale or centre, epsilon under 1.001e-5.
+    (On (batch, features) inputs, as in mlp_bn, the kernel measured no faster.)
     """
 
     def call(self, inputs: tf.Tensor, training: bool | None = None, mask: tf.Tensor | None = None) -> tf.Tensor:
@@ -34,7 +34,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         )
         # the kernel returns the unbiased batch variance; Keras averages the biased one
         count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
-        variance *= (count - 1.0) / tf.maximum(count, 1.0)
+        variance *= (count - 1.0) / count
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         return tf.cast(normalized, self.compute_dtype)
