@@ -4,6 +4,8 @@ of batch statistics on real images."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -69,14 +71,34 @@ def test_fused_batch_norm_trains_as_keras_batch_norm(small_mnist, block):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=tolerance * np.abs(expected).max(), err_msg=name)
 
 
-def test_a_saved_model_keeps_its_fused_batch_norm(small_mnist, tmp_path):
+# what the README tells users to run: the layer is registered by `import mnist_zoo.models`, not by the
+# lazy `import mnist_zoo`
+LOAD = """import sys
+import keras
+import mnist_zoo.models
+import numpy as np
+
+model = keras.saving.load_model(sys.argv[1])
+print(type(model.get_layer("conv_1a_batch_norm")).__name__)
+np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+"""
+
+
+def test_a_saved_model_keeps_its_fused_batch_norm_in_a_fresh_process(small_mnist, tmp_path):
     (x_train, _), _ = small_mnist
     model = build("cnn_bn")
     model(x_train[:64], training=True)  # moves the statistics away from their initial values
     model.save(tmp_path / "model.keras")
-    loaded = keras.saving.load_model(tmp_path / "model.keras")
-    assert isinstance(loaded.get_layer("conv_1a_batch_norm"), FusedBatchNormalization)
-    np.testing.assert_array_equal(loaded.predict(x_train[:64], verbose=0), model.predict(x_train[:64], verbose=0))
+    np.save(tmp_path / "x.npy", x_train[:64])
+    (tmp_path / "load.py").write_text(LOAD)
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "load.py"), str(tmp_path / "model.keras"), str(tmp_path / "x.npy"),
+         str(tmp_path / "p.npy")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [FusedBatchNormalization.__name__]
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), model.predict(x_train[:64], verbose=0))
 
 
 def test_statistics_are_the_size_weighted_mean_of_batch_statistics(small_mnist):
