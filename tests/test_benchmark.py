@@ -44,7 +44,10 @@ def test_model_cards_report_the_committed_results():
     records = {r["model"]: r for r in json.loads(RESULTS_FILE.read_text())}
     for name in list_models():
         if name in records:
-            assert model_card(name).accuracy == records[name]["test_accuracy_mean"]
+            card = model_card(name)
+            assert card.accuracy == records[name]["test_accuracy_mean"]
+            # the card describes the model its recipe trained: the builder's defaults are the recipe's
+            assert (card.params, card.flops) == (records[name]["params"], records[name]["flops"]), name
 
 
 def test_a_run_is_reused_only_for_the_same_resolved_config(tmp_path, mnist, capsys):
