@@ -4,6 +4,7 @@ and publish `zoo.csv`, `zoo.json`, `zoo.md` and `accuracy_vs_time.png`."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fnmatch
 import hashlib
 import io
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from mnist_zoo.config import RECIPES_DIR, load_config, to_toml, with_overrides
+from mnist_zoo.config import RECIPES_DIR, RunConfig, load_config, to_toml, with_overrides
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.export import export_saved_model
 from mnist_zoo.files import atomic_path, write_text_atomic
@@ -56,15 +57,19 @@ def recipes(pattern: str = "*") -> list[str]:
     return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
+def run_digest(config: RunConfig) -> str:
+    """Eight hex digits of everything in the config that training reads: all but the description."""
+    return hashlib.sha256(to_toml(dataclasses.replace(config, description="")).encode()).hexdigest()[:8]
+
+
 def run_once(recipe: str, seed: int, quick: bool, runs_dir: Path) -> tuple[dict[str, Any], Path]:
     """Train one seed of a recipe, or reuse the finished run of the same config from an earlier call.
 
-    The run directory is named after the recipe, the seed and a digest of the
+    The run directory is named after the recipe, the seed and `run_digest` of the
     resolved config, so an edited recipe trains afresh beside the old runs.
     """
     config = with_overrides(load_config(RECIPES_DIR / f"{recipe}.toml"), {"train.seed": seed, **(QUICK if quick else {})})
-    digest = hashlib.sha256(to_toml(config).encode()).hexdigest()[:8]
-    directory = runs_dir / f"{recipe.replace('/', '-')}-seed{seed}-{digest}"
+    directory = runs_dir / f"{recipe.replace('/', '-')}-seed{seed}-{run_digest(config)}"
     finished = directory / "metrics.json"
     if finished.exists():
         print(f"reusing finished run {directory}")

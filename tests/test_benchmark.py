@@ -8,7 +8,8 @@ import json
 import pytest
 
 from mnist_zoo import model_card
-from mnist_zoo.benchmark import benchmark, recipes, run_once
+from mnist_zoo.benchmark import benchmark, recipes, run_digest, run_once
+from mnist_zoo.config import RECIPES_DIR, load_config, with_overrides
 from mnist_zoo.models.registry import RESULTS_FILE, list_models
 
 
@@ -48,6 +49,13 @@ def test_model_cards_report_the_committed_results():
             assert card.accuracy == records[name]["test_accuracy_mean"]
             # the card describes the model its recipe trained: the builder's defaults are the recipe's
             assert (card.params, card.flops) == (records[name]["params"], records[name]["flops"]), name
+
+
+def test_the_run_digest_changes_with_what_training_reads_and_not_with_the_description():
+    config = load_config(RECIPES_DIR / "cnn_bn.toml")
+    assert run_digest(config) == run_digest(with_overrides(config, {"description": "reworded"}))
+    for change in ({"train.epochs": config.train.epochs + 1}, {"model.filters": [16, 32]}, {"train.seed": 7}):
+        assert run_digest(with_overrides(config, change)) != run_digest(config), change
 
 
 def test_a_run_is_reused_only_for_the_same_resolved_config(tmp_path, mnist, capsys):
