@@ -107,7 +107,7 @@ def cnn_fast(
 )
 def cnn_bn(
     *,
-    filters: tuple[int, ...] = (32, 64),
+    filters: tuple[int, ...] = (48, 96),
     dense: int = 128,
     dropout: float = 0.4,
     initializer: str = "he_uniform",
