@@ -77,10 +77,9 @@ def run_once(recipe: str, seed: int, quick: bool, runs_dir: Path) -> tuple[dict[
     return train(config, out=directory).metrics, directory
 
 
-def measure_export(run_dir: Path, recipe: str, seed: int, quick: bool) -> dict[str, float]:
+def measure_export(run_dir: Path, quick: bool) -> dict[str, float]:
     """Accuracy of the exported SavedModel on the run's test images, and its batch-1 / batch-1000 speed."""
-    config = with_overrides(load_config(RECIPES_DIR / f"{recipe}.toml"), {"train.seed": seed, **(QUICK if quick else {})})
-    _, model = load_run(run_dir)
+    config, model = load_run(run_dir)
     version = export_saved_model(model, run_dir / "export", force=True)
     serve = tf.saved_model.load(str(version)).signatures["serving_default"]
     data = load_run_data(config)
@@ -130,7 +129,7 @@ def benchmark(pattern: str = "*", *, seeds: int = 3, quick: bool = False, out: s
         for seed in range(seeds):
             metrics, directory = run_once(recipe, seed, quick, runs_dir)
             seeds_metrics.append(metrics)
-            exports.append(measure_export(directory, recipe, seed, quick))
+            exports.append(measure_export(directory, quick))
         records.append(summarize(recipe, seeds_metrics, exports))
         write_results(records, out, quick)
     return records
