@@ -4,13 +4,12 @@ of batch statistics on real images."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from fresh_process import run_script
 
 from mnist_zoo import build, train
 from mnist_zoo.models.fused_batch_norm import FusedBatchNormalization
@@ -90,14 +89,8 @@ def test_a_saved_model_keeps_its_fused_batch_norm_in_a_fresh_process(small_mnist
     model(x_train[:64], training=True)  # moves the statistics away from their initial values
     model.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", x_train[:64])
-    (tmp_path / "load.py").write_text(LOAD)
-    result = subprocess.run(
-        [sys.executable, str(tmp_path / "load.py"), str(tmp_path / "model.keras"), str(tmp_path / "x.npy"),
-         str(tmp_path / "p.npy")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [FusedBatchNormalization.__name__]
+    printed = run_script(LOAD, tmp_path / "model.keras", tmp_path / "x.npy", tmp_path / "p.npy", cwd=tmp_path)
+    assert printed.split() == [FusedBatchNormalization.__name__]
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), model.predict(x_train[:64], verbose=0))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh_process import run_script
 
 from mnist_zoo import ConfigError, export_saved_model, train
 from mnist_zoo.export import export_file
@@ -41,13 +42,7 @@ def test_export_matches_keras_on_all_test_images_in_a_fresh_process(cnn_run, tmp
     assert version == tmp_path / "export" / "1" and (version / "saved_model.pb").exists()
     assert [p.name for p in (tmp_path / "export").iterdir()] == ["1"]  # no staging directories left
     np.save(tmp_path / "x.npy", x_test)
-    script = tmp_path / "serve.py"
-    script.write_text(SERVE)
-    result = subprocess.run(
-        [sys.executable, str(script), str(version), str(tmp_path / "x.npy"), str(tmp_path / "p.npy"), str(tmp_path / "c.npy")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_script(SERVE, version, tmp_path / "x.npy", tmp_path / "p.npy", tmp_path / "c.npy", cwd=tmp_path)
     served, classes = np.load(tmp_path / "p.npy"), np.load(tmp_path / "c.npy")
     expected = predict_probabilities(cnn_run.model, x_test)
     assert served.shape == (10000, 10) and classes.shape == (10000,)
