@@ -6,12 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_file(script: Path, *args: str | Path, cwd: Path | None = None, timeout: float = 300) -> str:
+    """Run `script` with this interpreter, check it exits 0 (else show the end of its stderr), return its stdout."""
+    result = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                            cwd=cwd, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
 
 def run_script(source: str, *args: str | Path, cwd: Path) -> str:
     """Write `source` into `cwd`, run it with this interpreter, check it exits 0 and return its stdout."""
     script = cwd / "script.py"
     script.write_text(source)
-    result = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
-                            cwd=cwd, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_file(script, *args, cwd=cwd)
+
+
+def run_benchmark(name: str, *args: str | Path) -> str:
+    """Run `benchmarks/<name>` (quick modes take a few minutes), check it exits 0 and return its stdout."""
+    return run_file(BENCHMARKS / name, *args, timeout=600)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
+from fresh_process import run_benchmark
 
 
 def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--models", "mlp_sigmoid", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_benchmark("speed.py", "--quick", "--models", "mlp_sigmoid", "--out", tmp_path)
     speed = json.loads((tmp_path / "speed.json").read_text())
     assert speed["quick"] and speed["matmul_peak_gflops"] > 0
     assert {row["runner"] for row in speed["training"]} >= {"zoo", "zoo+aug", "keras"}
