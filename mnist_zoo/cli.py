@@ -158,6 +158,7 @@ def make_parser() -> ArgumentParser:
     predict.add_argument("model_dir", help="an export directory or a run directory")
     predict.add_argument("files", nargs="+")
     predict.set_defaults(run=cmd_predict)
+
     bench = verbs.add_parser("benchmark", help="train, evaluate and export recipes; write the zoo results")
     bench.add_argument("pattern", nargs="?", default="*", help="recipes under zoo_configs/, e.g. 'mlp*' or 'reference/*'")
     bench.add_argument("--seeds", type=int, default=3)

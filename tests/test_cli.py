@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import tensorflow as tf
 from formats import write_idx
 
 from mnist_zoo import model_card
+from mnist_zoo.cli import make_parser
 from mnist_zoo.training.callbacks import read_history
 
 SUBSET = ["--set", "data.train_size=2000", "--set", "data.validation_size=500", "--set", "data.test_size=1000"]
@@ -58,6 +61,21 @@ def test_list_and_info(mnist):
     info = zoo("info", "cnn_small")
     assert info.returncode == 0 and "params:" in info.stdout and "121930" in info.stdout
     assert '[model]\nname = "cnn_small"' in info.stdout
+
+
+def test_readme_synopsis_names_every_verb_option_and_format():
+    """The README's command-line synopsis keeps up with the parser: every verb, long option and choice."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    synopsis = readme.split("## Command line", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    verbs = next(action for action in make_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    for verb, parser in verbs.choices.items():
+        usage = re.search(rf"^mnist-zoo {verb} .*(?:\n {{8,}}.*)*", synopsis, re.MULTILINE)
+        assert usage, f"README synopsis lacks `mnist-zoo {verb}`"
+        for action in parser._actions:
+            for option in action.option_strings:
+                assert option == "--help" or not option.startswith("--") or option in usage[0], (verb, option)
+            for choice in action.choices or ():
+                assert choice in usage[0], (verb, choice)
 
 
 def test_train_evaluate_export_predict(trained, tmp_path, mnist):
