@@ -35,11 +35,19 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
+    from mnist_zoo.benchmark import accuracy_text
     from mnist_zoo.config import recipe_path
     from mnist_zoo.models import model_card
 
     card = model_card(args.model)
-    for key, value in dataclasses.asdict(card).items():
+    shown = dataclasses.asdict(card)
+    del shown["accuracy_std"], shown["seeds"]  # shown with the accuracy
+    shown["params"], shown["flops"] = f"{card.params:,}", f"{card.flops / 1e6:.2f} M per image (forward)"
+    if card.accuracy is not None:
+        shown["accuracy"] = f"{accuracy_text(card.accuracy, card.accuracy_std)} over {card.seeds} seeds (test set)"
+        shown["train_seconds"] = f"{card.train_seconds:,.1f} s per seed (mean)"
+        shown["measured_on"] += " (benchmarks/results/zoo.json)"
+    for key, value in shown.items():
         print(f"{key + ':':<15} {value if value is not None else 'not measured yet'}")
     recipe = recipe_path(args.model)
     if recipe.exists():
@@ -110,7 +118,8 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
 
     records = benchmark(args.pattern, seeds=args.seeds, quick=args.quick, out=args.out)
     for record in records:
-        print(f"{record['model']}: test accuracy {accuracy_text(record)} over {record['seeds']} seeds")
+        accuracy = accuracy_text(record["test_accuracy_mean"], record["test_accuracy_std"])
+        print(f"{record['model']}: test accuracy {accuracy} over {record['seeds']} seeds")
 
 
 def make_parser() -> ArgumentParser:

@@ -39,8 +39,11 @@ class ModelCard:
     params: int
     flops: int
     recipe: str
-    accuracy: float | None
-    train_seconds: float | None
+    accuracy: float | None  # mean test accuracy over `seeds` runs of the recipe
+    accuracy_std: float | None
+    seeds: int | None
+    train_seconds: float | None  # mean per seed
+    measured_on: str | None  # the machine the benchmark ran on
 
 
 def register_model(name: str | None = None, *, reference: str) -> Callable[[Builder], Builder]:
@@ -141,5 +144,8 @@ def model_card(name: str) -> ModelCard:
         flops=flops,
         recipe=f"zoo_configs/{name}.toml",
         accuracy=measured.get("test_accuracy_mean"),
+        accuracy_std=measured.get("test_accuracy_std"),
+        seeds=measured.get("seeds"),
         train_seconds=measured.get("train_seconds"),
+        measured_on=measured.get("machine"),
     )
