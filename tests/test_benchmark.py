@@ -51,7 +51,7 @@ def test_model_cards_report_the_committed_results():
                 record["test_accuracy_mean"], record["test_accuracy_std"], record["seeds"])
             assert (card.train_seconds, card.measured_on) == (record["train_seconds"], record["machine"])
             # the card describes the model its recipe trained: the builder's defaults are the recipe's
-            assert (card.params, card.flops) == (records[name]["params"], records[name]["flops"]), name
+            assert (card.params, card.flops) == (record["params"], record["flops"]), name
 
 
 def test_the_run_digest_changes_with_what_training_reads_and_not_with_the_description():
