@@ -22,6 +22,7 @@ from mnist_zoo.config import RECIPES_DIR, RunConfig, load_config, to_toml, with_
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.export import export_saved_model
 from mnist_zoo.files import atomic_path, write_text_atomic
+from mnist_zoo.models.registry import accuracy_text
 from mnist_zoo.training.runner import load_run, load_run_data, train
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
@@ -199,11 +200,6 @@ def write_results(records: list[dict], out: Path, quick: bool) -> None:
     plot_accuracy_vs_time(records, out / "accuracy_vs_time.png")
     if not quick and out.resolve() == RESULTS_DIR.resolve():
         update_readme_table(table, machine)
-
-
-def accuracy_text(mean: float, std: float) -> str:
-    """Mean ± std test accuracy in %, with 3 decimals: the step of a 3-seed mean on 10,000 images is 0.0033 points."""
-    return f"{100 * mean:.3f}% ± {100 * std:.3f}"
 
 
 def markdown_table(records: list[dict]) -> str:

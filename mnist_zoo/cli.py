@@ -35,9 +35,9 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    from mnist_zoo.benchmark import accuracy_text
     from mnist_zoo.config import recipe_path
     from mnist_zoo.models import model_card
+    from mnist_zoo.models.registry import accuracy_text
 
     card = model_card(args.model)
     shown = dataclasses.asdict(card)
@@ -114,7 +114,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
-    from mnist_zoo.benchmark import accuracy_text, benchmark
+    from mnist_zoo.benchmark import benchmark
+    from mnist_zoo.models.registry import accuracy_text
 
     records = benchmark(args.pattern, seeds=args.seeds, quick=args.quick, out=args.out)
     for record in records:

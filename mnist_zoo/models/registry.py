@@ -46,6 +46,11 @@ class ModelCard:
     measured_on: str | None  # the machine the benchmark ran on
 
 
+def accuracy_text(mean: float, std: float) -> str:
+    """Mean ± std test accuracy in %, with 3 decimals: the step of a 3-seed mean on 10,000 images is 0.0033 points."""
+    return f"{100 * mean:.3f}% ± {100 * std:.3f}"
+
+
 def register_model(name: str | None = None, *, reference: str) -> Callable[[Builder], Builder]:
     """Register a builder under `name` (default: the function's name); refuse duplicates.
 
