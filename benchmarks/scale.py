@@ -27,7 +27,8 @@ from mnist_zoo.config import load_config
 from mnist_zoo.files import write_report
 from mnist_zoo.training.callbacks import read_history
 from mnist_zoo.training.distribute import loopback_tf_configs
-from mnist_zoo.training.runner import library_versions, machine_description
+from mnist_zoo.training.machine import machine_description
+from mnist_zoo.training.runner import library_versions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK = ["--set", "data.train_size=4096", "--set", "data.test_size=1000"]

@@ -46,12 +46,12 @@ from mnist_zoo.export import export_file, export_saved_model
 from mnist_zoo.files import write_report
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.models.registry import builder_defaults
+from mnist_zoo.training.machine import machine_description
 from mnist_zoo.training.runner import (
     Data,
     compile_model,
     library_versions,
     load_run_data,
-    machine_description,
     predict_probabilities,
     train,
     training_set,

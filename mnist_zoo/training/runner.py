@@ -7,7 +7,6 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
 import platform
 import shutil
 import sys
@@ -42,6 +41,7 @@ from mnist_zoo.training.distribute import (
     worker_label,
 )
 from mnist_zoo.training.losses import accuracy_metric, make_loss, needs_one_hot
+from mnist_zoo.training.machine import bfloat16_warning, machine_description
 from mnist_zoo.training.optimizers import make_optimizer, slow_average_warning
 from mnist_zoo.training.schedules import make_schedule
 
@@ -251,6 +251,9 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     warning = slow_average_warning(config.optimizer.ema_momentum, steps_per_epoch * config.train.epochs)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    warning = bfloat16_warning(config.train.precision)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     set_precision(config.train.precision)
     with strategy.scope():
         model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
@@ -421,16 +424,3 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "mnist_zoo": __version__,
     }
-
-
-def machine_description() -> str:
-    """A one-line description of the machine: CPU model and core count."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()}"

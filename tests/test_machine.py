@@ -1,0 +1,49 @@
+"""The machine description and the bfloat16 warning, from cpuinfo files written to disk."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from mnist_zoo.training.machine import bfloat16_warning, cpu_model_and_flags, machine_description
+
+ZEN3 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse2 avx fma avx2 bmi2
+bugs\t\t: sysret_ss_attrs
+
+processor\t: 1
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse2 avx fma avx2 bmi2
+"""
+ZEN4 = "model name\t: AMD EPYC 9B14\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n"
+GRAVITON3 = "processor\t: 0\nBogoMIPS\t: 2100.00\nFeatures\t: fp asimd sve i8mm bf16\nCPU implementer\t: 0x41\n"
+
+
+def test_cpuinfo_gives_the_model_and_the_flags_of_x86_and_aarch64(tmp_path):
+    for text, model, flags in [(ZEN3, "AMD EPYC 7B13", {"avx2", "fma", "sse2"}),
+                               (GRAVITON3, platform.processor() or platform.machine(), {"asimd", "sve", "bf16"})]:
+        (tmp_path / "cpuinfo").write_text(text)
+        found_model, found_flags = cpu_model_and_flags(tmp_path / "cpuinfo")
+        assert found_model == model and flags <= found_flags and "avx512f" not in found_flags
+    assert cpu_model_and_flags(tmp_path / "missing")[1] == frozenset()
+
+
+def test_the_description_names_the_cores_and_only_speed_relevant_flags_present_here():
+    description = machine_description()
+    assert f", {os.cpu_count()} cores, {platform.system()}" in description
+    flags = cpu_model_and_flags()[1]
+    if flags:  # Linux: the flags that set oneDNN's kernels are listed, the others are not
+        assert ("avx2" in description) == ("avx2" in flags) and "sse2" not in description
+
+
+def test_bfloat16_warns_only_for_mixed_bfloat16_without_bfloat16_instructions(tmp_path):
+    for text in (ZEN3, ZEN4, GRAVITON3):
+        (tmp_path / "cpuinfo").write_text(text)
+        flags = cpu_model_and_flags(tmp_path / "cpuinfo")[1]
+        warning = bfloat16_warning("mixed_bfloat16", flags)
+        assert (warning is not None) == (text is ZEN3), text
+        assert bfloat16_warning("float32", flags) is None and bfloat16_warning("mixed_float16", flags) is None
+    assert "train.precision=float32" in bfloat16_warning("mixed_bfloat16", frozenset({"avx2"}))
+    assert bfloat16_warning("mixed_bfloat16", frozenset()) is None  # unknown CPU: no guess
