@@ -11,6 +11,7 @@ from mnist_zoo import model_card
 from mnist_zoo.benchmark import benchmark, recipes, run_digest, run_once
 from mnist_zoo.config import RECIPES_DIR, load_config, with_overrides
 from mnist_zoo.models.registry import RESULTS_FILE, list_models
+from mnist_zoo.training.machine import bfloat16_warning
 
 
 def test_every_registry_entry_and_reference_system_has_a_recipe():
@@ -30,6 +31,9 @@ def test_quick_benchmark_runs_every_recipe(tmp_path, mnist, monkeypatch):
         assert len(record["train_seconds_per_seed"]) == 1 and record["train_seconds_per_seed"][0] > 0
     champion = next(r for r in records if r["model"] == "cnn_bn")  # recipes are chosen on these numbers
     assert 0.0 < champion["val_accuracy_mean"] <= 1.0 and len(champion["val_accuracies"]) == 1
+    (champion_run,) = (tmp_path / "runs" / "benchmark-quick").glob("cnn_bn-seed0-*")
+    smoke_precision = "float32" if bfloat16_warning("mixed_bfloat16") else "mixed_bfloat16"  # no emulated bf16
+    assert f'precision = "{smoke_precision}"' in (champion_run / "config.toml").read_text()
     written = json.loads((tmp_path / "results" / "zoo.json").read_text())
     assert written == records
     with open(tmp_path / "results" / "zoo.csv") as handle:
