@@ -20,7 +20,7 @@ from mnist_zoo import ConfigError, train
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.training.callbacks import read_history
 from mnist_zoo.training.distribute import loopback_tf_configs, make_strategy, set_precision
-from mnist_zoo.training.runner import evaluate_arrays, load_run, load_run_data, training_set
+from mnist_zoo.training.runner import backed_up_epochs, evaluate_arrays, load_run, load_run_data, training_set
 
 SUBSET = ["--set", "data.train_size=4000", "--set", "data.validation_size=500", "--set", "data.test_size=2000",
           "--epochs", "3", "--batch-size", "64", "--seed", "3"]
@@ -117,11 +117,10 @@ def test_a_killed_worker_stops_the_job_in_one_line_and_rerunning_every_worker_re
     out = tmp_path / "run"
     chief, worker = start_workers(out, epochs=4)
     deadline = time.monotonic() + 300
-    while not read_history(out / "history.csv") and time.monotonic() < deadline:
+    while backed_up_epochs(out) < 1 and time.monotonic() < deadline:  # epoch 1's resume state is written
         assert chief.poll() is None and worker.poll() is None
         time.sleep(0.05)
-    time.sleep(0.5)  # into epoch 2
-    worker.send_signal(signal.SIGKILL)
+    worker.send_signal(signal.SIGKILL)  # during epoch 2
     worker.wait()
     _, stderr = chief.communicate(timeout=300)
     assert chief.returncode == 2 and "Traceback" not in stderr
