@@ -19,8 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mnist-zoo train mlp_bn --epochs 10
 
+# -n auto: one test process per core (pytest-xdist); much of the suite is single-threaded (process start-up,
+# imports, tracing), so on 2 cores two processes finish it sooner
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
