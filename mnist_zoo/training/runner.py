@@ -248,12 +248,10 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
         tf.config.experimental.enable_op_determinism()
     data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
     steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
-    warning = slow_average_warning(config.optimizer.ema_momentum, steps_per_epoch * config.train.epochs)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    warning = bfloat16_warning(config.train.precision)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+    for warning in (slow_average_warning(config.optimizer.ema_momentum, steps_per_epoch * config.train.epochs),
+                    bfloat16_warning(config.train.precision)):
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     set_precision(config.train.precision)
     with strategy.scope():
         model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
