@@ -20,28 +20,46 @@ def test_every_registry_entry_and_reference_system_has_a_recipe():
     assert {name.split("_")[0] for name in recipes("reference/*")} == {f"reference/s{i}" for i in range(5)}
 
 
-def test_quick_benchmark_runs_every_recipe(tmp_path, mnist, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    records = benchmark("*", seeds=1, quick=True, out=tmp_path / "results")
-    assert [r["model"] for r in records] == recipes()
+# The quick benchmark in two halves, so that two test processes can share it (make test runs pytest -n auto)
+ENTRIES, REFERENCES = "[!r]*", "reference/*"
+
+
+def quick_records(pattern: str, tmp_path) -> list[dict]:
+    """Quick-benchmark the recipes matching `pattern` in `tmp_path`; check every record and the files written."""
+    records = benchmark(pattern, seeds=1, quick=True, out=tmp_path / "results")
+    assert [r["model"] for r in records] == recipes(pattern)
     for record in records:
         assert 0.0 < record["test_accuracy_mean"] <= 1.0 and record["test_images"] == 1000
         assert abs(record["export_test_accuracy_mean"] - record["test_accuracy_mean"]) < 1e-3, record["model"]
         assert record["latency_batch1_ms"] > 0 and record["throughput_batch1000_per_second"] > 0
         assert len(record["train_seconds_per_seed"]) == 1 and record["train_seconds_per_seed"][0] > 0
+    assert json.loads((tmp_path / "results" / "zoo.json").read_text()) == records
+    with open(tmp_path / "results" / "zoo.csv") as handle:
+        assert [row["model"] for row in csv.DictReader(handle)] == recipes(pattern)
+    assert "quick check, not a result" in (tmp_path / "results" / "zoo.md").read_text()
+    assert (tmp_path / "results" / "accuracy_vs_time.png").stat().st_size > 10_000
+    return records
+
+
+def test_the_two_quick_halves_cover_every_recipe_once():
+    assert sorted(recipes(ENTRIES) + recipes(REFERENCES)) == recipes() and set(list_models()) <= set(recipes(ENTRIES))
+
+
+def test_quick_benchmark_runs_every_registry_entry(tmp_path, mnist, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    records = quick_records(ENTRIES, tmp_path)
     champion = next(r for r in records if r["model"] == "cnn_bn")  # recipes are chosen on these numbers
     assert 0.0 < champion["val_accuracy_mean"] <= 1.0 and len(champion["val_accuracies"]) == 1
     (champion_run,) = (tmp_path / "runs" / "benchmark-quick").glob("cnn_bn-seed0-*")
     smoke_precision = "float32" if bfloat16_warning("mixed_bfloat16") else "mixed_bfloat16"  # no emulated bf16
     assert f'precision = "{smoke_precision}"' in (champion_run / "config.toml").read_text()
-    written = json.loads((tmp_path / "results" / "zoo.json").read_text())
-    assert written == records
-    with open(tmp_path / "results" / "zoo.csv") as handle:
-        assert [row["model"] for row in csv.DictReader(handle)] == recipes()
     table = (tmp_path / "results" / "zoo.md").read_text()
-    assert "quick check, not a result" in table
     assert f"| {100 * champion['test_accuracy_mean']:.3f}% ± " in table  # not rounded to 2 decimals
-    assert (tmp_path / "results" / "accuracy_vs_time.png").stat().st_size > 10_000
+
+
+def test_quick_benchmark_runs_every_reference_reproduction(tmp_path, mnist, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert len(quick_records(REFERENCES, tmp_path)) == 6  # S0-S4, S2 twice
 
 
 @pytest.mark.skipif(not RESULTS_FILE.exists(), reason="no committed benchmark results yet")
