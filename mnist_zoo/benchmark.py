@@ -23,7 +23,7 @@ from mnist_zoo.errors import ConfigError
 from mnist_zoo.export import export_saved_model
 from mnist_zoo.files import atomic_path, write_text_atomic
 from mnist_zoo.models.registry import accuracy_text
-from mnist_zoo.training.machine import bfloat16_warning
+from mnist_zoo.training.machine import emulates_bfloat16
 from mnist_zoo.training.runner import load_run, load_run_data, train
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
@@ -71,7 +71,7 @@ def run_once(recipe: str, seed: int, quick: bool, runs_dir: Path) -> tuple[dict[
     resolved config, so an edited recipe trains afresh beside the old runs.
     """
     config = with_overrides(load_config(RECIPES_DIR / f"{recipe}.toml"), {"train.seed": seed, **(QUICK if quick else {})})
-    if quick and bfloat16_warning(config.train.precision):  # a smoke run checks that it runs, not how fast
+    if quick and config.train.precision == "mixed_bfloat16" and emulates_bfloat16():  # checks it runs, not its speed
         config = with_overrides(config, {"train.precision": "float32"})
     directory = runs_dir / f"{recipe.replace('/', '-')}-seed{seed}-{run_digest(config)}"
     finished = directory / "metrics.json"

@@ -35,13 +35,18 @@ def machine_description() -> str:
     return f"{model}, {os.cpu_count()} cores, {platform.system()}" + (f"; {present}" if present else "")
 
 
-def bfloat16_warning(policy: str, flags: frozenset[str] | None = None) -> str | None:
-    """Why `policy` will be slow here, or None: mixed_bfloat16 on a CPU without bfloat16 instructions,
-    and no GPU, runs emulated, many times slower than float32. Silent where the flags are unknown."""
-    if policy != "mixed_bfloat16" or tf.config.list_physical_devices("GPU"):
-        return None
+def emulates_bfloat16(flags: frozenset[str] | None = None) -> bool:
+    """Whether mixed_bfloat16 runs emulated here, many times slower than float32: no GPU and a CPU
+    whose `flags` (default: this one's) lack bfloat16 instructions. False where the flags are unknown."""
+    if tf.config.list_physical_devices("GPU"):
+        return False
     flags = cpu_model_and_flags()[1] if flags is None else flags
-    if not flags or flags & BFLOAT16_FLAGS:
+    return bool(flags) and not flags & BFLOAT16_FLAGS
+
+
+def bfloat16_warning(policy: str, flags: frozenset[str] | None = None) -> str | None:
+    """Why `policy` will be slow here, or None: mixed_bfloat16 where `emulates_bfloat16`."""
+    if policy != "mixed_bfloat16" or not emulates_bfloat16(flags):
         return None
     return ("train.precision=mixed_bfloat16 on a CPU without bfloat16 instructions (no avx512_bf16, amx_bf16 "
             "or bf16 in /proc/cpuinfo) is emulated and many times slower than float32; "
