@@ -13,14 +13,13 @@ compares the machines it has been run on.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
 from mnist_zoo.benchmark import seconds_per_call
 from mnist_zoo.config import resolve_config, with_overrides
-from mnist_zoo.files import write_report
+from mnist_zoo.files import write_machine_report
 from mnist_zoo.training.distribute import PRECISIONS, set_precision
 from mnist_zoo.training.machine import machine_description
 from mnist_zoo.training.runner import compile_model, library_versions, load_run_data, training_set
@@ -69,14 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         rate = images_per_second(args.recipe, precision, steps, repeats)
         print(f"{args.recipe} {precision}: {rate:,.0f} images/s", flush=True)
         rows.append({"recipe": args.recipe, "precision": precision, "images_per_second": rate})
-    machine = machine_description()
-    entry = {"machine": machine, "versions": library_versions(), "quick": args.quick,
+    entry = {"machine": machine_description(), "versions": library_versions(), "quick": args.quick,
              "command": "python benchmarks/precision.py" + (" --quick" if args.quick else f" --steps {steps}")
              + f" --recipe {args.recipe}", "rows": rows}
-    path = args.out / "precision.json"
-    earlier = json.loads(path.read_text())["machines"] if path.exists() else []
-    machines = [other for other in earlier if other["machine"] != machine] + [entry]
-    write_report(args.out, "precision", {"machines": machines}, markdown(machines))
+    write_machine_report(args.out, "precision", entry, markdown)
     return 0
 
 

@@ -21,7 +21,8 @@ of predictions that differ from the Keras model's after a short training run.
 Time to accuracy: `mnist-zoo train cnn_fast` (the speed entry) run as a user would, its
 training seconds, test accuracy and whole wall time.
 
-Writes speed.json and speed.md into benchmarks/results/ (or --out).
+Writes speed.json and speed.md into benchmarks/results/ (or --out); this machine's result replaces its
+earlier one there, and other machines' results stay, so the files compare the machines it has run on.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import tensorflow as tf
 from mnist_zoo.benchmark import seconds_per_call
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.export import export_file, export_saved_model
-from mnist_zoo.files import write_report
+from mnist_zoo.files import write_machine_report
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.models.registry import builder_defaults
 from mnist_zoo.training.machine import machine_description
@@ -308,13 +309,13 @@ def table(header: str, rows: list[str], text_columns: int = 2) -> list[str]:
     return [header, "|" + " --- |" * text_columns + " ---: |" * (columns - text_columns), *rows]
 
 
-def markdown(result: dict) -> str:
-    """speed.md: the tables and where they were measured."""
-    lines = [f"# Speed benchmark{' (quick check, not a result)' if result['quick'] else ''}", "",
-             f"Machine: {result['machine']}. float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s. "
+def machine_section(result: dict) -> list[str]:
+    """speed.md's section for one machine: where it was measured, then its tables."""
+    lines = [f"## {result['machine']}{' (quick check, not a result)' if result['quick'] else ''}", "",
+             f"float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s. "
              f"Libraries: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}.", "",
              f"Command: `{result['command']}`", "",
-             f"## Training (batch 128, median of {ROUNDS} full epochs after a warm-up epoch, runners taking turns)",
+             f"### Training (batch 128, median of {ROUNDS} full epochs after a warm-up epoch, runners taking turns)",
              ""]
     lines += table("| model | runner | images/s | GFLOP/s | of matmul peak |", [
         f"| `{row['model']}` | {row['runner']} | {row['images_per_second']:,.0f} "
@@ -325,21 +326,27 @@ def markdown(result: dict) -> str:
     for row in result["speedups"]:
         torch_ratio = f"{row['zoo_over_torch']:.2f}x" if row["zoo_over_torch"] is not None else "-"
         lines.append(f"| `{row['model']}` | {row['zoo_over_keras']:.2f}x | {torch_ratio} |")
-    lines += ["", "## Inference (untrained weights; speed does not depend on them)", ""]
+    lines += ["", "### Inference (untrained weights; speed does not depend on them)", ""]
     lines += table("| model | runtime | batch-1 median µs | batch-1 p99 µs | batch-10,000 images/s |", [
         f"| `{row['model']}` | {row['runtime']} | {row['batch1_median_us']:.1f} "
         f"| {row['batch1_p99_us']:.1f} | {row['batch10000_images_per_second']:,.0f} |" for row in result["inference"]])
     if result["int8"]:
-        lines += ["", "## int8 ONNX against the Keras model (official test set, each model briefly trained)", ""]
+        lines += ["", "### int8 ONNX against the Keras model (official test set, each model briefly trained)", ""]
         lines += table("| model | epochs | Keras accuracy | int8 accuracy | predictions that differ |", [
             f"| `{row['model']}` | {row['epochs']} | {row['keras_accuracy']:.2%} "
             f"| {row['int8_accuracy']:.2%} | {row['disagreements']} of {row['test_images']:,} |"
             for row in result["int8"]], text_columns=1)
     row = result["time_to_accuracy"]
-    lines += ["", "## Time to accuracy", "",
+    lines += ["", "### Time to accuracy", "",
               f"`{row['command']}`: {row['test_accuracy']:.2%} test accuracy after {row['train_seconds']:.1f} s "
-              f"of training; the whole command, start-up and evaluation included, took {row['wall_seconds']:.1f} s."]
-    return "\n".join(lines) + "\n"
+              f"of training; the whole command, start-up and evaluation included, took {row['wall_seconds']:.1f} s.",
+              ""]
+    return lines
+
+
+def markdown(machines: list[dict]) -> str:
+    """speed.md: one section per machine the benchmark has run on."""
+    return "\n".join(["# Speed benchmark", "", *(line for result in machines for line in machine_section(result))])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "int8": quantized,
         "time_to_accuracy": to_accuracy,
     }
-    write_report(args.out, "speed", result, markdown(result))
+    write_machine_report(args.out, "speed", result, markdown)
     return 0
 
 

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 TEMPORARY_PATTERN = ".*.tmp*"  # every temporary name below matches this
@@ -57,3 +57,13 @@ def write_report(out: str | os.PathLike, stem: str, result: dict, markdown: str)
     write_text_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
     write_text_atomic(out / f"{stem}.md", markdown)
     print(f"wrote {out / f'{stem}.json'} and {out / f'{stem}.md'}")
+
+
+def write_machine_report(out: str | os.PathLike, stem: str, entry: dict, markdown: Callable[[list[dict]], str]) -> None:
+    """A benchmark's report kept per machine: `entry` replaces the earlier entry with the same
+    `entry["machine"]` in `STEM.json`'s "machines", other machines' entries stay, and `STEM.md` is
+    `markdown` of them all."""
+    path = Path(out) / f"{stem}.json"
+    earlier = json.loads(path.read_text())["machines"] if path.exists() else []
+    machines = [other for other in earlier if other["machine"] != entry["machine"]] + [entry]
+    write_report(out, stem, {"machines": machines}, markdown(machines))

@@ -1,15 +1,25 @@
-"""benchmarks/speed.py still runs end to end (quick mode, one model) and writes its two files."""
+"""benchmarks/speed.py still runs end to end (quick mode, one model), writes its two files and keeps other
+machines' results."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fresh_process import run_benchmark
 
+from mnist_zoo.training.machine import machine_description
+
 
 def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
+    committed = json.loads((Path(__file__).parents[1] / "benchmarks" / "results" / "speed.json").read_text())
+    other = {**committed["machines"][0], "machine": "another CPU, 2 cores, Linux; avx2 avx512f"}
+    stale = {**other, "machine": machine_description()}
+    (tmp_path / "speed.json").write_text(json.dumps({"machines": [other, stale]}))
     run_benchmark("speed.py", "--quick", "--models", "mlp_sigmoid", "--out", tmp_path)
-    speed = json.loads((tmp_path / "speed.json").read_text())
+    machines = json.loads((tmp_path / "speed.json").read_text())["machines"]
+    assert [entry["machine"] for entry in machines] == [other["machine"], machine_description()]
+    speed = machines[1]
     assert speed["quick"] and speed["matmul_peak_gflops"] > 0
     assert {row["runner"] for row in speed["training"]} >= {"zoo", "zoo+aug", "keras"}
     assert all(row["images_per_second"] > 0 and row["images"] == 4096 for row in speed["training"])
@@ -22,4 +32,5 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     assert speed["time_to_accuracy"]["command"] == "mnist-zoo train cnn_fast"
     assert speed["time_to_accuracy"]["wall_seconds"] > speed["time_to_accuracy"]["train_seconds"] > 0
     text = (tmp_path / "speed.md").read_text()
-    assert "| `mlp_sigmoid` | zoo |" in text and "## Time to accuracy" in text and "## int8 ONNX" in text
+    assert text.count("### Time to accuracy") == 2 and "## another CPU" in text and "(quick check, not a result)" in text
+    assert "| `mlp_sigmoid` | zoo |" in text and "### int8 ONNX" in text
