@@ -36,6 +36,8 @@ ACCURACY_FLOORS = {
     "cnn_fast": 0.88,
     "cnn_bn": 0.88,
 }
+# the champion's default build costs 40x a cnn_small image; one epoch of the subset clears its floor (0.91)
+EPOCHS = {"cnn_bn": 1}
 
 
 def test_registry_lists_the_reference_entries():
@@ -135,6 +137,7 @@ def test_entry_builds_takes_uint8_and_learns(name, small_mnist):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    model.fit(make_dataset(x_train, y_train, batch_size=32, training=True, seed=0), epochs=2, shuffle=False, verbose=0)
+    model.fit(make_dataset(x_train, y_train, batch_size=32, training=True, seed=0), epochs=EPOCHS.get(name, 2),
+              shuffle=False, verbose=0)
     _, accuracy = model.evaluate(make_dataset(x_test, y_test, batch_size=500, training=False), verbose=0)
     assert accuracy >= ACCURACY_FLOORS[name], f"{name}: {accuracy:.4f}"
