@@ -194,15 +194,28 @@ def write_results(records: list[dict], out: Path, quick: bool) -> None:
     writer.writerows(records)
     write_text_atomic(out / "zoo.csv", buffer.getvalue())
     table = markdown_table(records)
-    machine = records[0]["machine"]
-    versions = ", ".join(f"{key} {value}" for key, value in records[0]["versions"].items())
+    setups = "\n".join(f"- {setup}" for setup in measured_on(records, with_versions=True))
     write_text_atomic(out / "zoo.md", f"# Zoo benchmark{' (quick check, not a result)' if quick else ''}\n\n"
-                      f"{table}\nMachine: {machine}. Libraries: {versions}.\n\n"
+                      f"{table}\nMeasured on:\n\n{setups}\n\n"
                       "Reproduce a row with the command in zoo.json, e.g. "
                       f"`{records[0]['command']}`.\n")
     plot_accuracy_vs_time(records, out / "accuracy_vs_time.png")
     if not quick and out.resolve() == RESULTS_DIR.resolve():
-        update_readme_table(table, machine)
+        update_readme_table(table, " and on ".join(measured_on(records)))
+
+
+def measured_on(records: list[dict], with_versions: bool = False) -> list[str]:
+    """Each machine (and, `with_versions`, library set) the records were measured on; the recipes
+    it measured are named once records come from more than one (merged runs of several machines)."""
+    groups: dict[str, list[str]] = {}
+    for record in records:
+        setup = record["machine"]
+        if with_versions:
+            setup += ". Libraries: " + ", ".join(f"{key} {value}" for key, value in record["versions"].items())
+        groups.setdefault(setup, []).append(f"`{record['model']}`")
+    if len(groups) == 1:
+        return list(groups)
+    return [f"{setup} ({', '.join(models)})" for setup, models in groups.items()]
 
 
 def markdown_table(records: list[dict]) -> str:
@@ -222,14 +235,14 @@ def markdown_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme_table(table: str, machine: str) -> None:
+def update_readme_table(table: str, machines: str) -> None:
     """Replace the README's generated model table (between its markers) with `table`."""
     text = README.read_text()
     if TABLE_START not in text or TABLE_END not in text:
         return
     head, rest = text.split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)
-    body = f"{TABLE_START}\n{table}\nMeasured on {machine} by `mnist-zoo benchmark`.\n{TABLE_END}"
+    body = f"{TABLE_START}\n{table}\nMeasured on {machines} by `mnist-zoo benchmark`.\n{TABLE_END}"
     write_text_atomic(README, head + body + tail)
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mnist_zoo import model_card
-from mnist_zoo.benchmark import benchmark, recipes, run_digest, run_once
+from mnist_zoo.benchmark import benchmark, recipes, run_digest, run_once, write_results
 from mnist_zoo.config import RECIPES_DIR, load_config, with_overrides
 from mnist_zoo.models.registry import RESULTS_FILE, list_models
 from mnist_zoo.training.machine import emulates_bfloat16
@@ -74,6 +74,20 @@ def test_model_cards_report_the_committed_results():
             assert (card.train_seconds, card.measured_on) == (record["train_seconds"], record["machine"])
             # the card describes the model its recipe trained: the builder's defaults are the recipe's
             assert (card.params, card.flops) == (record["params"], record["flops"]), name
+
+
+@pytest.mark.skipif(not RESULTS_FILE.exists(), reason="no committed benchmark results yet")
+def test_rows_measured_on_another_machine_are_attributed_to_it(tmp_path):
+    records = json.loads(RESULTS_FILE.read_text())
+    write_results(records, tmp_path, quick=True)
+    (setup,) = {r["machine"] for r in records}  # the committed rows: one machine, named once
+    assert f"- {setup}. Libraries: " in (tmp_path / "zoo.md").read_text()
+    rerun = {**records[1], "machine": "another CPU, 2 cores"}  # a recipe rerun elsewhere, merged in
+    write_results([rerun], tmp_path, quick=True)
+    text = (tmp_path / "zoo.md").read_text()
+    others = ", ".join(f"`{r['model']}`" for r in records if r["model"] != rerun["model"])
+    assert f"- {setup}. Libraries: " in text and f" ({others})\n" in text
+    assert f"- another CPU, 2 cores. Libraries: " in text and f" (`{rerun['model']}`)\n" in text
 
 
 def test_the_run_digest_changes_with_what_training_reads_and_not_with_the_description():
