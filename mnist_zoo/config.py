@@ -172,7 +172,8 @@ def _section(cls: type, name: str, values: dict[str, Any], origin: str) -> Any:
 
 def validate(config: RunConfig, origin: str) -> None:
     """Reject values no run could use, naming the key."""
-    rules = [
+    rules = [  # train.epochs first: other rules are ranges in epochs
+        ("train.epochs", config.train.epochs >= 1, ">= 1"),
         ("optimizer.name", config.optimizer.name in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
         ("optimizer.learning_rate", 0 < config.optimizer.learning_rate < math.inf, "a positive number"),
         ("optimizer.momentum", 0 <= config.optimizer.momentum < 1, "in [0, 1)"),
@@ -186,7 +187,6 @@ def validate(config: RunConfig, origin: str) -> None:
         ("schedule.restart_epochs", config.schedule.restart_epochs > 0, "> 0"),
         ("schedule.restart_multiplier", config.schedule.restart_multiplier >= 1, ">= 1"),
         ("schedule.min_lr_fraction", 0 <= config.schedule.min_lr_fraction <= 1, "in [0, 1]"),
-        ("train.epochs", config.train.epochs >= 1, ">= 1"),
         ("train.batch_size", config.train.batch_size >= 1, ">= 1"),
         ("train.loss", config.train.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
         ("train.early_stopping_patience", config.train.early_stopping_patience >= 0, ">= 0"),

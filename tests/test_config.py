@@ -66,6 +66,7 @@ def test_parse_assignment(assignment, expected):
         ("[train]\nepochz = 3\n", r"unknown key train\.epochz"),
         ("[trian]\nepochs = 3\n", r"unknown section or key 'trian'"),
         ("[train]\nepochs = \"ten\"\n", r"train\.epochs: expected int"),
+        ("[train]\nepochs = 0\n", r"train\.epochs must be >= 1, got 0"),  # not a range that depends on it
         ("[train]\nbatch_size = 0\n", r"train\.batch_size must be >= 1, got 0"),
         ("[optimizer]\nlearning_rate = -0.1\n", r"optimizer\.learning_rate must be a positive number"),
         ("[optimizer]\nname = \"adagrad\"\n", r"optimizer\.name must be one of"),
