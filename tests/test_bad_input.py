@@ -146,7 +146,7 @@ PREDICT_CASES = {
         (root / "cut.png").write_bytes(png(root, "whole.png", s[1][0][0][..., None]).read_bytes()[:60]) and root / "cut.png",
         "cut.png"),
     "idx labels instead of images": lambda root, s: (
-        write_idx(root / "labels-idx1-ubyte", s[1][1][:5]) or root / "labels-idx1-ubyte", "wrong magic number 2049"),
+        write_idx(root / "labels-idx1-ubyte", s[1][1][:5]) or root / "labels-idx1-ubyte", "not an IDX images file"),
 }
 
 

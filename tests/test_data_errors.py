@@ -33,7 +33,7 @@ def test_idx_wrong_magic(idx_dir):
     data = bytearray(path.read_bytes())
     data[:4] = struct.pack(">i", IMAGES_MAGIC)
     path.write_bytes(bytes(data))
-    with raises_naming(path, "wrong magic number 2051, expected 2049"):
+    with raises_naming(path, r"not an IDX labels file \(wrong magic number 2051, expected 2049\)"):
         load_idx_dir(idx_dir)
 
 

@@ -14,6 +14,7 @@ from mnist_zoo.errors import DataError
 IMAGES_MAGIC = 2051  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # unsigned bytes, 1 dimension
 GZIP_MAGIC = b"\x1f\x8b"
+KINDS = {IMAGES_MAGIC: "IDX images file", LABELS_MAGIC: "IDX labels file"}
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -48,7 +49,7 @@ def load_idx(path: str | Path, *, magic: int) -> np.ndarray:
         raise DataError(f"{path}: {len(data)} bytes is too short for an IDX header")
     (found,) = struct.unpack(">i", data[:4])
     if found != magic:
-        raise DataError(f"{path}: wrong magic number {found}, expected {magic}")
+        raise DataError(f"{path}: not an {KINDS[magic]} (wrong magic number {found}, expected {magic})")
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(data) < header:
