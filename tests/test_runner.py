@@ -206,3 +206,17 @@ def test_the_s3_recipe_takes_s3s_step(mnist):
     model.train_on_batch(image, target)
     stepped = model.get_layer("logits").kernel.numpy()
     np.testing.assert_allclose(stepped, kernel - 0.1 * (hidden.T @ delta + 1e-2 * kernel), atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["logistic", "cnn_fast"])  # with XLA, and without
+def test_the_train_step_is_traced_once(mnist, model):
+    """tf.function traces a function that creates variables twice; the optimizer's slots must
+    exist before the first trace, or every run pays for compiling its train step twice."""
+    config = with_overrides(resolve_config(model), TINY)
+    data = load_run_data(config)
+    compiled = compile_model(config, steps_per_epoch=STEPS)
+    traces = []
+    step = compiled.train_step
+    compiled.train_step = lambda batch: (traces.append(1), step(batch))[1]
+    compiled.fit(training_set(config, data), epochs=2, verbose=0)
+    assert len(traces) == 1

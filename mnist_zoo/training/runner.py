@@ -161,6 +161,10 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
         steps_per_execution=config.train.steps_per_execution if replicas == 1 else 1,
         jit_compile=use_xla(config, model, replicas),
     )
+    # the optimizer's slots now (Keras builds them inside the first trace of the train step when
+    # no distribution strategy is set, and tf.function traces a function that creates variables
+    # twice: over a second of every run's first epoch on 2 cores)
+    model.optimizer.build(model.trainable_variables)
     return model
 
 
