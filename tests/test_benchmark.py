@@ -87,7 +87,7 @@ def test_rows_measured_on_another_machine_are_attributed_to_it(tmp_path):
     text = (tmp_path / "zoo.md").read_text()
     others = ", ".join(f"`{r['model']}`" for r in records if r["model"] != rerun["model"])
     assert f"- {setup}. Libraries: " in text and f" ({others})\n" in text
-    assert f"- another CPU, 2 cores. Libraries: " in text and f" (`{rerun['model']}`)\n" in text
+    assert "- another CPU, 2 cores. Libraries: " in text and f" (`{rerun['model']}`)\n" in text
 
 
 def test_the_run_digest_changes_with_what_training_reads_and_not_with_the_description():
