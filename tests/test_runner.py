@@ -38,7 +38,9 @@ def test_run_directory_holds_every_output(tmp_path, mnist):
     assert 0.5 < metrics["test_accuracy"] <= 1.0
     reloaded = keras.saving.load_model(run.directory / "model.keras", safe_mode=True)
     _, (x_test, _) = mnist
-    np.testing.assert_allclose(reloaded.predict(x_test[:50], verbose=0), run.model.predict(x_test[:50], verbose=0), atol=1e-6)
+    # called directly, both run the same kernels (the trained model predicts without XLA, the reloaded one
+    # compiles as saved): any difference is in the weights
+    np.testing.assert_allclose(reloaded(x_test[:50], training=False), run.model(x_test[:50], training=False), atol=1e-6)
     assert load_config(run.directory / "config.toml") == run.config
     assert [row["epoch"] for row in run.history] == [1, 2]
 

@@ -165,6 +165,14 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
     # no distribution strategy is set, and tf.function traces a function that creates variables
     # twice: over a second of every run's first epoch on 2 cores)
     model.optimizer.build(model.trainable_variables)
+    if model.jit_compile:
+        # XLA repays its compilation in the train step, run thousands of times; evaluation and prediction
+        # are a few passes, each batch shape (first batch, validation, test) a compilation of its own
+        # (a second or more each on 2 cores), so their steps are made now, without XLA
+        model.jit_compile = False
+        model.make_test_function()
+        model.make_predict_function()
+        model.jit_compile = True
     return model
 
 
@@ -401,6 +409,7 @@ def load_run(directory: str | Path) -> tuple[RunConfig, keras.Model]:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except (ValueError, OSError) as err:
         raise ConfigError(f"{model_path}: cannot load: {err}") from None
+    model.jit_compile = False  # evaluates and predicts with the kernels of the run's own test pass (compile_model)
     return config, model
 
 
