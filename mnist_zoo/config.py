@@ -16,7 +16,7 @@ from typing import Any
 
 from mnist_zoo.checks import coerce_like
 from mnist_zoo.errors import ConfigError
-from mnist_zoo.models.registry import builder_defaults, check_options
+from mnist_zoo.models.registry import builder_defaults, check_options, get_builder
 from mnist_zoo.training.distribute import PRECISIONS, STRATEGIES
 from mnist_zoo.training.losses import LOSSES
 from mnist_zoo.training.optimizers import OPTIMIZERS
@@ -244,6 +244,7 @@ def resolve_config(config_or_model: RunConfig | str | Path) -> RunConfig:
     recipe = recipe_path(text)
     if recipe.exists():
         return load_config(recipe)
+    get_builder(text)  # an unknown name is reported as such, with the closest known ones
     return from_dict({"model": {"name": text}}, f"model {text!r}")
 
 

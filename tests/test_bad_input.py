@@ -102,7 +102,7 @@ CONFIG_CASES = {
     "negative learning rate": (["train", "mlp_bn", "--set", "optimizer.learning_rate=-0.1"], "optimizer.learning_rate"),
     "zero batch size": (["train", "mlp_bn", "--batch-size", "0"], "train.batch_size"),
     "zero epochs": (["train", "mlp_bn", "--epochs", "0"], "train.epochs"),
-    "unknown model": (["train", "lenet9"], "unknown model 'lenet9'"),
+    "unknown model": (["train", "lenet9"], "error: unknown model 'lenet9'; known models: cnn_bn"),
     "unknown schedule": (["train", "mlp_bn", "--set", "schedule.name=triangle"], "schedule.name"),
     "unknown builder option": (["train", "mlp_bn", "--set", "model.depth=3"], "unknown option 'depth'"),
     "unknown normalization": (["train", "mlp_bn", "--set", "model.normalization=zscore"], "zscore"),
