@@ -49,9 +49,14 @@ def read_png(path: Path, notes: list[str]) -> np.ndarray:
 def read_npy(path: Path) -> np.ndarray:
     """An .npy of uint8-range integers shaped (28, 28) or (N, 28, 28)."""
     try:
-        array = np.load(path, allow_pickle=False)
+        with open(path, "rb") as handle:
+            header = handle.read(len(np.lib.format.MAGIC_PREFIX))
+        numpy_file = header == np.lib.format.MAGIC_PREFIX or header.startswith(b"PK")  # PK: an .npz (a zip)
+        array = np.load(path, allow_pickle=False) if numpy_file else None
     except READ_ERRORS as err:
         raise DataError(f"{path}: not a readable .npy array ({err})") from None
+    if array is None:  # np.load would read it as a pickle, and say it holds pickled data
+        raise DataError(f"{path}: not a .npy file (no NumPy header)")
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path}: an .npz archive, expected a single .npy array")
     if array.dtype.kind not in "iu":

@@ -141,6 +141,8 @@ PREDICT_CASES = {
     "npy out of range": lambda root, s: (np.save(root / "r.npy", np.full((28, 28), 999)) or root / "r.npy", "0..255"),
     "npy that is a pickle": lambda root, s: (np.save(root / "p.npy", np.array([{}], dtype=object), allow_pickle=True)
                                                or root / "p.npy", "p.npy"),
+    "npy without a NumPy header": lambda root, s: ((root / "t.npy").write_text("28 28\n") and root / "t.npy",
+                                                     "not a .npy file (no NumPy header)"),
     "png that is not a png": lambda root, s: ((root / "fake.png").write_bytes(b"GIF89a....") and root / "fake.png", "not a PNG"),
     "truncated png": lambda root, s: (
         (root / "cut.png").write_bytes(png(root, "whole.png", s[1][0][0][..., None]).read_bytes()[:60]) and root / "cut.png",
