@@ -21,7 +21,7 @@ import tensorflow as tf
 from mnist_zoo.config import RECIPES_DIR, RunConfig, load_config, to_toml, with_overrides
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.export import export_saved_model
-from mnist_zoo.files import atomic_path, write_text_atomic
+from mnist_zoo.files import atomic_path, make_directory, write_text_atomic
 from mnist_zoo.models.registry import accuracy_text
 from mnist_zoo.training.machine import emulates_bfloat16
 from mnist_zoo.training.runner import load_run, load_run_data, train
@@ -125,7 +125,8 @@ def benchmark(pattern: str = "*", *, seeds: int = 3, quick: bool = False, out: s
         raise ConfigError(f"no recipe in zoo_configs/ matches {pattern!r}")
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
-    out = Path(out) if out is not None else (Path("runs") / "benchmark-quick" if quick else RESULTS_DIR)
+    # made before the first run trains, so that an impossible --out fails at once, not hours later
+    out = make_directory(out if out is not None else (Path("runs") / "benchmark-quick" if quick else RESULTS_DIR))
     runs_dir = Path("runs") / ("benchmark-quick" if quick else "benchmark")
     records = []
     for recipe in names:
@@ -185,7 +186,7 @@ def write_results(records: list[dict], out: Path, quick: bool) -> None:
 
     Records of recipes benchmarked earlier into the same `out` are kept.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    make_directory(out)
     records = merge_records(records, out)
     write_text_atomic(out / "zoo.json", json.dumps(records, indent=2) + "\n")
     buffer = io.StringIO()

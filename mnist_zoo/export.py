@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from mnist_zoo.errors import ConfigError
-from mnist_zoo.files import atomic_path
+from mnist_zoo.files import atomic_path, make_directory
 from mnist_zoo.models.layers import images_input
 
 IMAGES_SPEC = tf.TensorSpec(shape=(None, 28, 28), dtype=tf.uint8, name="images")
@@ -35,7 +35,7 @@ def export_saved_model(model: keras.Model, export_dir: str | Path, version: int 
     target = export_dir / str(version)
     if target.exists() and not force:
         raise ConfigError(f"{target}: already exists; pass --force to replace it")
-    export_dir.mkdir(parents=True, exist_ok=True)
+    make_directory(export_dir)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

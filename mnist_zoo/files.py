@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mnist_zoo.errors import ConfigError
+
 TEMPORARY_PATTERN = ".*.tmp*"  # every temporary name below matches this
 
 
@@ -24,6 +26,19 @@ def remove_temporaries(directory: str | os.PathLike) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def make_directory(path: str | os.PathLike) -> Path:
+    """Create the directory `path` (and its parents) unless it exists; a one-line ConfigError
+    naming it when it cannot be one (a file in the way, no permission, a read-only disk)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: is a file, expected a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot create this directory ({err.strerror or err})") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` if the block succeeds.
@@ -32,7 +47,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     ``model.save``). The temporary file is removed when the block raises.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     try:
@@ -52,8 +67,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_report(out: str | os.PathLike, stem: str, result: dict, markdown: str) -> None:
     """A benchmark's `STEM.json` (its result) and `STEM.md` (its tables) in `out`, written atomically."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_directory(out)
     write_text_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
     write_text_atomic(out / f"{stem}.md", markdown)
     print(f"wrote {out / f'{stem}.json'} and {out / f'{stem}.md'}")

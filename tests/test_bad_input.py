@@ -210,6 +210,19 @@ def run_dir(tmp_path_factory, mnist):
     return out
 
 
+def test_an_output_path_that_cannot_be_a_directory_is_one_line(tmp_path, run_dir, capsys):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("kept")
+    for argv in (["train", "logistic", "--epochs", "1", "--set", "data.train_size=256", "--out", blocker],
+                 ["export", run_dir, "--out", blocker],
+                 ["export", run_dir, "--out", blocker, "--format", "onnx"],
+                 ["export", run_dir, "--out", blocker / "inside"],
+                 ["benchmark", "logistic", "--quick", "--out", blocker]):
+        line = run_cli(argv, capsys)
+        assert str(blocker) in line and ("is a file" in line or "cannot create" in line), line
+    assert blocker.read_text() == "kept"
+
+
 @pytest.mark.parametrize("case", sorted(PREDICT_CASES))
 def test_bad_predict_inputs(case, tmp_path, subset, run_dir, capsys):
     path, named = PREDICT_CASES[case](tmp_path, subset)

@@ -25,7 +25,7 @@ from mnist_zoo.config import RunConfig, load_config, resolve_config, to_toml, wi
 from mnist_zoo.data import load_mnist, split_validation
 from mnist_zoo.data.pipeline import Augmentation, make_dataset
 from mnist_zoo.errors import ConfigError, WorkerError
-from mnist_zoo.files import atomic_path, remove_temporaries, write_text_atomic
+from mnist_zoo.files import atomic_path, make_directory, remove_temporaries, write_text_atomic
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.training import plots
 from mnist_zoo.training.batch_norm import recalibrate_batch_norm
@@ -291,7 +291,7 @@ def fit_and_finish(
     config: RunConfig, directory: Path, workdir: Path, model: keras.Model, data: Data, strategy: tf.distribute.Strategy
 ) -> Run:
     """Fit, writing the run's files into `workdir` (the run directory, except on a non-chief worker)."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    make_directory(workdir)
     remove_temporaries(workdir)
     write_text_atomic(workdir / "config.toml", resolved_config_text(config))
     done = backed_up_epochs(workdir)
