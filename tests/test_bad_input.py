@@ -109,6 +109,10 @@ CONFIG_CASES = {
     "set without =": (["train", "mlp_bn", "--set", "train.epochs"], "section.key=value"),
     "missing config file": (["train", "--config", "/nonexistent/recipe.toml"], "/nonexistent/recipe.toml"),
     "unknown verb": (["fit", "mlp_bn"], "invalid choice"),
+    "more training images than there are": (["train", "mlp_bn", "--set", "data.train_size=60000"],
+                                            "data.train_size is 60,000, but only 55,000 training images"),
+    "more test images than there are": (["train", "mlp_bn", "--set", "data.test_size=10001"],
+                                        "data.test_size is 10,001, but the test set has 10,000 images"),
     "non-integer flag": (["train", "mlp_bn", "--epochs", "two"], "--epochs"),
 }
 

@@ -76,6 +76,11 @@ def load_run_data(config: RunConfig) -> Data:
     """Load MNIST as the config says: validation carved off the training set's end, optional subsets."""
     (x_train, y_train), (x_test, y_test) = load_mnist(config.data.source or None)
     (x_train, y_train), (x_val, y_val) = split_validation(x_train, y_train, config.data.validation_size)
+    if config.data.train_size > len(x_train):
+        raise ConfigError(f"data.train_size is {config.data.train_size:,}, but only {len(x_train):,} training images "
+                          "are left after the validation split")
+    if config.data.test_size > len(x_test):
+        raise ConfigError(f"data.test_size is {config.data.test_size:,}, but the test set has {len(x_test):,} images")
     if config.data.train_size:
         x_train, y_train = x_train[: config.data.train_size], y_train[: config.data.train_size]
     if config.data.test_size:
