@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 from pathlib import Path
 
@@ -225,6 +226,19 @@ def test_an_output_path_that_cannot_be_a_directory_is_one_line(tmp_path, run_dir
         line = run_cli(argv, capsys)
         assert str(blocker) in line and ("is a file" in line or "cannot create" in line), line
     assert blocker.read_text() == "kept"
+
+
+def test_a_truncated_model_file_is_one_line_and_left_alone(tmp_path, run_dir, capsys):
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken)
+    whole = (run_dir / "model.keras").read_bytes()
+    (broken / "model.keras").write_bytes(whole[: len(whole) // 2])
+    np.save(tmp_path / "digit.npy", np.zeros((28, 28), np.uint8))
+    for argv in (["evaluate", broken], ["export", broken, "--out", tmp_path / "export"],
+                 ["predict", broken, tmp_path / "digit.npy"]):
+        line = run_cli(argv, capsys)
+        assert "model.keras: not a .keras model (not a zip archive" in line, line
+    assert (broken / "model.keras").read_bytes() == whole[: len(whole) // 2]
 
 
 @pytest.mark.parametrize("case", sorted(PREDICT_CASES))

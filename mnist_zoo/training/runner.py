@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -410,6 +411,8 @@ def load_run(directory: str | Path) -> tuple[RunConfig, keras.Model]:
     if not model_path.exists():
         raise ConfigError(f"{directory}: not a finished run directory (no model.keras)")
     config = load_config(directory / "config.toml")
+    if not zipfile.is_zipfile(model_path):  # Keras would report it as not found
+        raise ConfigError(f"{model_path}: not a .keras model (not a zip archive: truncated or overwritten?)")
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except (ValueError, OSError) as err:
