@@ -7,9 +7,15 @@ line's argument parsing) does not pay for importing TensorFlow.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# TensorFlow's oneDNN kernels, which it turns on by default only on CPUs with AVX-512 VNNI, bfloat16 or AMX:
+# on an AVX2-only CPU they train cnn_small 1.4x and cnn_bn 1.4x as fast. Read when TensorFlow is first
+# imported, so it applies when mnist_zoo is imported first; TF_ENABLE_ONEDNN_OPTS=0 still turns them off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 _EXPORTS = {
     "Augmentation": "mnist_zoo.data.pipeline",

@@ -6,6 +6,7 @@ import os
 import platform
 
 from mnist_zoo.training.machine import bfloat16_warning, cpu_model_and_flags, emulates_bfloat16, machine_description
+from fresh_process import run_script
 
 ZEN3 = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -47,3 +48,12 @@ def test_bfloat16_warns_only_for_mixed_bfloat16_without_bfloat16_instructions(tm
         assert bfloat16_warning("float32", flags) is None and bfloat16_warning("mixed_float16", flags) is None
     assert "train.precision=float32" in bfloat16_warning("mixed_bfloat16", frozenset({"avx2"}))
     assert bfloat16_warning("mixed_bfloat16", frozenset()) is None  # unknown CPU: no guess
+
+
+def test_importing_the_zoo_turns_on_onednn_unless_the_user_turned_it_off(tmp_path):
+    source = ("import mnist_zoo\nimport tensorflow\nfrom tensorflow.python.util import _pywrap_util_port\n"
+              "print(_pywrap_util_port.IsMklEnabled())\n")
+    environment = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    assert run_script(source, cwd=tmp_path, env=environment).strip() == "True"  # TensorFlow's default: AVX-512 only
+    turned_off = {**environment, "TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert run_script(source, cwd=tmp_path, env=turned_off).strip() == "False"
