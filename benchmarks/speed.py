@@ -8,7 +8,9 @@ turns; speed-ups are medians of the ratios within a round), batch 128, for
            (the recipe's optimizer and schedule, the builder's default architecture, no augmentation);
   zoo+aug  the same with the recipe's augmentation;
   keras    the keras-io style baseline: the same architecture, NumPy arrays into `model.fit`,
-           default `compile`;
+           default `compile` (in this process, so with the zoo's oneDNN kernels, which TensorFlow
+           turns on by itself only on AVX-512 VNNI, bfloat16 or AMX CPUs: elsewhere a plain script
+           is slower than this baseline);
   torch    an equivalent PyTorch eager loop (only when `torch` is installed; the zoo never needs it).
 Achieved training FLOP/s (3x forward FLOPs per image) is reported against a float32
 matrix-multiply peak measured in the same run.
@@ -37,6 +39,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import mnist_zoo  # noqa: F401  # before TensorFlow, so its oneDNN setting holds as in `mnist-zoo train`
 import keras
 import numpy as np
 import tensorflow as tf
