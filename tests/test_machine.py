@@ -1,4 +1,4 @@
-"""The machine description and the bfloat16 warning, from cpuinfo files written to disk."""
+"""The machine description and the bfloat16 warning, from cpuinfo files written to disk; the oneDNN default."""
 
 from __future__ import annotations
 
