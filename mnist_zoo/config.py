@@ -99,8 +99,8 @@ class TrainConfig:
     precision: str = "float32"
     # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
     # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA:
-    # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU),
-    # "on" or "off" force it.
+    # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU) in runs
+    # of at least 2,000 steps (shorter ones do not repay the compilation), "on" or "off" force it.
     steps_per_execution: int = 64
     jit_compile: str = "auto"
     # after fit, BatchNorm moving statistics recomputed over the un-augmented training images

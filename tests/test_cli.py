@@ -46,10 +46,11 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> N
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist):
-    """One real 1-epoch CLI training run of mlp_bn on 2,000 images; XLA's compiled modules go to ../xla."""
+    """One real 1-epoch CLI training run of mlp_bn on 2,000 images, with XLA (too short a run for "auto" to
+    choose it); XLA's compiled modules go to ../xla."""
     out = tmp_path_factory.mktemp("cli") / "run"
     result = zoo("train", "mlp_bn", "--epochs", "1", "--batch-size", "64", "--out", out, *SUBSET,
-                 XLA_FLAGS=f"--xla_dump_to={out.parent / 'xla'}")
+                 "--set", "train.jit_compile=on", XLA_FLAGS=f"--xla_dump_to={out.parent / 'xla'}")
     assert result.returncode == 0, result.stderr
     assert "test accuracy: 0." in result.stdout and f"outputs: {out}" in result.stdout
     return out

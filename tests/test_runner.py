@@ -210,11 +210,11 @@ def test_the_s3_recipe_takes_s3s_step(mnist):
     np.testing.assert_allclose(stepped, kernel - 0.1 * (hidden.T @ delta + 1e-2 * kernel), atol=1e-6)
 
 
-@pytest.mark.parametrize("model", ["logistic", "cnn_fast"])  # with XLA, and without
-def test_the_train_step_is_traced_once(mnist, model):
+@pytest.mark.parametrize("model, jit", [("logistic", "on"), ("cnn_fast", "auto")])  # with XLA, and without
+def test_the_train_step_is_traced_once(mnist, model, jit):
     """tf.function traces a function that creates variables twice; the optimizer's slots must
     exist before the first trace, or every run pays for compiling its train step twice."""
-    config = with_overrides(resolve_config(model), TINY)
+    config = with_overrides(resolve_config(model), {**TINY, "train.jit_compile": jit})
     data = load_run_data(config)
     compiled = compile_model(config, steps_per_epoch=STEPS)
     traces = []
@@ -222,3 +222,12 @@ def test_the_train_step_is_traced_once(mnist, model):
     compiled.train_step = lambda batch: (traces.append(1), step(batch))[1]
     compiled.fit(training_set(config, data), epochs=2, verbose=0)
     assert len(traces) == 1
+
+
+def test_auto_xla_only_for_dense_models_on_runs_long_enough_to_repay_it():
+    def xla(name: str, steps_per_epoch: int, replicas: int = 1) -> bool:
+        return compile_model(resolve_config(name), steps_per_epoch, replicas).jit_compile
+
+    assert xla("mlp_bn", 391)  # the recipe: 60 epochs of 391 steps
+    assert not xla("mlp_bn", 2), "a 120-step run would spend longer compiling than training"
+    assert not xla("mlp_bn", 391, replicas=2) and not xla("cnn_small", 391)

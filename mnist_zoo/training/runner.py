@@ -120,14 +120,19 @@ def run_directory(config: RunConfig, out: str | Path | None) -> Path:
     return RUNS_DIR / f"{config.model.name}-{stamp}"
 
 
-def use_xla(config: RunConfig, model: keras.Model, replicas: int) -> bool:
+# XLA compiles an MLP's train step in 2-5 s on 2 cores and saves it well under a millisecond a step:
+# a shorter run cannot repay the compilation
+XLA_MIN_STEPS = 2000
+
+
+def use_xla(config: RunConfig, model: keras.Model, replicas: int, steps: int) -> bool:
     """Whether to compile the train step with XLA: `train.jit_compile`, where "auto" means
     models without convolutions (XLA makes Conv2D slower on CPU), on one replica, without
-    op determinism."""
+    op determinism, for runs of at least XLA_MIN_STEPS train steps."""
     if config.train.jit_compile != "auto":
         return config.train.jit_compile == "on"
     convolutional = any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
-    return not convolutional and replicas == 1 and not config.train.deterministic
+    return not convolutional and replicas == 1 and not config.train.deterministic and steps >= XLA_MIN_STEPS
 
 
 def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) -> keras.Model:
@@ -165,7 +170,7 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
         # Keras's multi-step loop fails under MirroredStrategy ("while/cond/Placeholder"), so
         # several replicas run one step per execution
         steps_per_execution=config.train.steps_per_execution if replicas == 1 else 1,
-        jit_compile=use_xla(config, model, replicas),
+        jit_compile=use_xla(config, model, replicas, steps_per_epoch * config.train.epochs),
     )
     # the optimizer's slots now (Keras builds them inside the first trace of the train step when
     # no distribution strategy is set, and tf.function traces a function that creates variables
