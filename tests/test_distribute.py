@@ -23,8 +23,9 @@ from mnist_zoo.training.distribute import loopback_tf_configs, make_strategy, se
 from mnist_zoo.training.machine import emulates_bfloat16
 from mnist_zoo.training.runner import backed_up_epochs, evaluate_arrays, load_run, load_run_data, training_set
 
-SUBSET = ["--set", "data.train_size=4000", "--set", "data.validation_size=500", "--set", "data.test_size=2000",
-          "--epochs", "3", "--batch-size", "64", "--seed", "3"]
+RUN = {"data.train_size": 4000, "data.validation_size": 500, "data.test_size": 2000,
+       "train.epochs": 3, "train.batch_size": 128, "train.seed": 3}
+SUBSET = [argument for key, value in RUN.items() for argument in ("--set", f"{key}={value}")]
 
 
 def cli_train(out, *extra) -> dict:
@@ -36,7 +37,7 @@ def cli_train(out, *extra) -> dict:
 
 
 def test_mirrored_over_two_logical_cpus_matches_one_device(tmp_path, mnist):
-    one = cli_train(tmp_path / "one", "--strategy", "one_device")
+    one = train("mlp_bn", out=tmp_path / "one", **RUN, **{"train.strategy": "one_device"}).metrics  # in this process
     mirrored = cli_train(tmp_path / "mirrored", "--strategy", "mirrored", "--set", "train.logical_cpus=2")
     print(one["test_accuracy"], mirrored["test_accuracy"])
     assert one["test_accuracy"] > 0.8 and mirrored["test_accuracy"] > 0.8
@@ -75,9 +76,9 @@ def test_mixed_precision_keeps_float32_logits(tmp_path, mnist, policy, capsys):
         set_precision("float32")
 
 
-def start_workers(out: Path, epochs: int) -> list[subprocess.Popen]:
+def start_workers(out: Path) -> list[subprocess.Popen]:
     """Two `mnist-zoo train` processes on loopback, each with its own TF_CONFIG, as the README shows."""
-    command = [sys.executable, "-m", "mnist_zoo", "train", "mlp_bn", *SUBSET, "--epochs", str(epochs),
+    command = [sys.executable, "-m", "mnist_zoo", "train", "mlp_bn", *SUBSET,
                "--strategy", "multi_worker", "--out", str(out)]
     return [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "TF_CONFIG": tf_config})
@@ -96,29 +97,11 @@ def weights_digests(outputs: list[str]) -> list[str]:
     return [re.search(r"weights sha256 ([0-9a-f]{64})", stdout).group(1) for stdout in outputs]
 
 
-def test_multi_worker_trains_identical_weights_and_only_the_chief_writes_the_run(tmp_path, mnist):
-    out = tmp_path / "run"
-    chief, worker = finish(start_workers(out, epochs=1))
-    assert weights_digests([chief, worker])[0] == weights_digests([chief, worker])[1]
-    assert f"outputs: {out}" in chief and "outputs:" not in worker
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test_images"] == 2000 and metrics["test_accuracy"] > 0.8
-    # validation ran inside fit, sharded over the two workers: its figure is the whole validation set's, once
-    config, model = load_run(out)
-    data = load_run_data(config)
-    assert read_history(out / "history.csv")[-1]["val_accuracy"] == pytest.approx(
-        evaluate_arrays(model, data.x_val, data.y_val, one_hot=False)["accuracy"], abs=1e-6)
-    export = subprocess.run([sys.executable, "-m", "mnist_zoo", "export", str(out), "--out", str(tmp_path / "export")],
-                            capture_output=True, text=True)
-    assert export.returncode == 0, export.stderr
-    serve = tf.saved_model.load(str(tmp_path / "export" / "1")).signatures["serving_default"]
-    classes = serve(images=tf.constant(data.x_test[:500]))["classes"].numpy()
-    assert np.mean(classes == data.y_test[:500]) > 0.8
-
-
 def test_a_killed_worker_stops_the_job_in_one_line_and_rerunning_every_worker_resumes(tmp_path, mnist):
+    """Two loopback workers; one is killed mid-run. The rerun resumes, trains identical weights on both,
+    and only the chief writes the run, whose export serves."""
     out = tmp_path / "run"
-    chief, worker = start_workers(out, epochs=3)  # the kill lands in epoch 2; the rerun still trains two
+    chief, worker = start_workers(out)  # the kill lands in epoch 2; the rerun still trains two
     deadline = time.monotonic() + 300
     while backed_up_epochs(out) < 1 and time.monotonic() < deadline:  # epoch 1's resume state is written
         assert chief.poll() is None and worker.poll() is None
@@ -130,11 +113,24 @@ def test_a_killed_worker_stops_the_job_in_one_line_and_rerunning_every_worker_re
     error = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "rerun every worker's command to resume from epoch 2" in error[0], stderr
 
-    outputs = finish(start_workers(out, epochs=3))
-    assert "resuming" in outputs[0] and "from epoch 2" in outputs[0]
-    assert weights_digests(outputs)[0] == weights_digests(outputs)[1]
+    chief, worker = finish(start_workers(out))
+    assert "resuming" in chief and "from epoch 2" in chief
+    assert weights_digests([chief, worker])[0] == weights_digests([chief, worker])[1]
+    assert f"outputs: {out}" in chief and "outputs:" not in worker  # only the chief writes the run
     assert [row["epoch"] for row in read_history(out / "history.csv")] == [1, 2, 3]
-    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_images"] == 2000 and metrics["test_accuracy"] > 0.85
+    # validation ran inside fit, sharded over the two workers: its figure is the whole validation set's, once
+    config, model = load_run(out)
+    data = load_run_data(config)
+    assert read_history(out / "history.csv")[-1]["val_accuracy"] == pytest.approx(
+        evaluate_arrays(model, data.x_val, data.y_val, one_hot=False)["accuracy"], abs=1e-6)
+    export = subprocess.run([sys.executable, "-m", "mnist_zoo", "export", str(out), "--out", str(tmp_path / "export")],
+                            capture_output=True, text=True)
+    assert export.returncode == 0, export.stderr
+    serve = tf.saved_model.load(str(tmp_path / "export" / "1")).signatures["serving_default"]
+    classes = serve(images=tf.constant(data.x_test[:500]))["classes"].numpy()
+    assert np.mean(classes == data.y_test[:500]) > 0.8
 
 
 def test_every_worker_builds_the_same_training_order(mnist):
