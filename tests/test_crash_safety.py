@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -16,14 +17,15 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_zoo import DataError
+from mnist_zoo import DataError, train
 from mnist_zoo.config import load_config
 from mnist_zoo.data.packaged import CACHE_NAME, read_packaged_pickle
 from mnist_zoo.training.callbacks import read_history
 
 EPOCHS = 6
-TRAIN = ["train", "cnn_small", "--epochs", str(EPOCHS), "--batch-size", "32", "--seed", "1",
-         "--set", "data.train_size=3000", "--set", "data.validation_size=500", "--set", "data.test_size=2000"]
+RUN = {"train.epochs": EPOCHS, "train.batch_size": 32, "train.seed": 1,
+       "data.train_size": 3000, "data.validation_size": 500, "data.test_size": 2000}
+TRAIN = ["train", "cnn_small", *[argument for key, value in RUN.items() for argument in ("--set", f"{key}={value}")]]
 
 
 def cli_env() -> dict[str, str]:
@@ -34,16 +36,29 @@ def command(out: Path) -> list[str]:
     return [sys.executable, "-m", "mnist_zoo", *TRAIN, "--out", str(out)]
 
 
-def kill_when(out: Path, ready) -> None:
-    """Start the training command, SIGKILL it as soon as `ready(out)` holds."""
-    process = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env())
-    deadline = time.monotonic() + 300
-    while not ready(out):
-        assert process.poll() is None, "the run finished before the moment to kill it"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+def kill_when(out: Path, ready) -> str:
+    """Start the training command, SIGKILL it as soon as `ready(out)` holds; what it printed until then."""
+    log = out.parent / "killed.log"
+    with open(log, "w") as stdout:
+        process = subprocess.Popen(command(out), stdout=stdout, stderr=subprocess.DEVNULL,
+                                   env={**cli_env(), "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + 300
+        while not ready(out):
+            assert process.poll() is None, "the run finished before the moment to kill it"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    return log.read_text()
+
+
+def assert_resumed(stdout: str, finished: int) -> None:
+    """The run said it resumed after the last epoch it had saved, and trained from there, none twice."""
+    match = re.search(rf"^resuming .* from epoch (\d+) \((\d+) of {EPOCHS} finished\)$", stdout, re.MULTILINE)
+    assert match, stdout
+    start = int(match.group(1))
+    assert finished <= start <= finished + 1  # history may be one epoch ahead of the resume state
+    assert f"Epoch {start - 1}/{EPOCHS}" not in stdout and f"Epoch {start}/{EPOCHS}" in stdout
 
 
 def assert_nothing_truncated(out: Path) -> None:
@@ -62,9 +77,7 @@ def epochs_written(count: int):
 
 
 def test_sigkill_at_several_moments_then_rerun_finishes_the_same_run(tmp_path, mnist):
-    reference = subprocess.run(command(tmp_path / "reference"), capture_output=True, text=True, env=cli_env())
-    assert reference.returncode == 0, reference.stderr
-    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())["test_accuracy"]
+    expected = train("cnn_small", out=tmp_path / "reference", **RUN).metrics["test_accuracy"]  # never killed
 
     out = tmp_path / "run"
     moments = [
@@ -73,9 +86,12 @@ def test_sigkill_at_several_moments_then_rerun_finishes_the_same_run(tmp_path, m
         lambda out: (out / "model.keras").exists(),  # after training, while plots and metrics are written
     ]
     for moment in moments:
-        kill_when(out, moment)
+        finished = len(read_history(out / "history.csv"))
+        stdout = kill_when(out, moment)
         assert_nothing_truncated(out)
         assert not (out / "metrics.json").exists()
+        if finished >= 2:  # the first kill may land before epoch 1's resume state is written
+            assert_resumed(stdout, finished)
 
     rerun = subprocess.run(command(out), capture_output=True, text=True, env=cli_env())
     assert rerun.returncode == 0, rerun.stderr
