@@ -89,6 +89,8 @@ def test_readme_synopsis_names_every_verb_option_and_format():
 
 
 def test_train_evaluate_export_predict(trained, tmp_path, mnist):
+    """The verbs chained as a user would; export keeps an existing version unless --force; predict reads
+    every image format at once, from the export and from the run."""
     evaluation = zoo("evaluate", trained)
     assert evaluation.returncode == 0
     metrics = json.loads((trained / "metrics.json").read_text())
@@ -97,18 +99,28 @@ def test_train_evaluate_export_predict(trained, tmp_path, mnist):
 
     export = zoo("export", trained, "--out", tmp_path / "export")
     assert export.returncode == 0, export.stderr
-    assert (tmp_path / "export" / "1" / "saved_model.pb").exists()
+    stamp = (tmp_path / "export" / "1" / "saved_model.pb").stat().st_mtime_ns
+    assert_user_error(zoo("export", trained, "--out", tmp_path / "export"), "already exists", "--force")
+    assert (tmp_path / "export" / "1" / "saved_model.pb").stat().st_mtime_ns == stamp  # not overwritten
+    assert zoo("export", trained, "--out", tmp_path / "export", "--force").returncode == 0
 
     _, (x_test, y_test) = mnist
-    png = tmp_path / "digit.png"
+    png, npy, idx, rgb = (tmp_path / name for name in ("digit.png", "digits.npy", "t10k-images-idx3-ubyte.gz",
+                                                       "big_rgb.png"))
     png.write_bytes(tf.io.encode_png(x_test[0][..., None]).numpy())
-    np.save(tmp_path / "digits.npy", x_test[:3])
+    np.save(npy, x_test[:3])
+    write_idx(idx, x_test[:5])
+    big = tf.image.resize(x_test[1][..., None].astype("float32"), (56, 56)).numpy()
+    rgb.write_bytes(tf.io.encode_png(np.repeat(np.clip(big, 0, 255).astype(np.uint8), 3, axis=-1)).numpy())
     for model_dir in (tmp_path / "export", trained):
-        prediction = zoo("predict", model_dir, png, tmp_path / "digits.npy")
+        prediction = zoo("predict", model_dir, png, npy, idx, rgb)
         assert prediction.returncode == 0, prediction.stderr
         lines = prediction.stdout.strip().splitlines()
-        assert len(lines) == 4 and lines[0].startswith(f"{png}: 7 (probability 0.")
-        assert lines[1].startswith(f"{tmp_path / 'digits.npy'}[0]: ")
+        assert len(lines) == 1 + 3 + 5 + 1 and lines[0].startswith(f"{png}: 7 (probability 0.")
+        assert [line.split(": ")[0] for line in lines[1:9]] == [f"{npy}[{i}]" for i in range(3)] + [
+            f"{idx}[{i}]" for i in range(5)]
+        assert lines[4].startswith(f"{idx}[0]: 7 (probability ") and lines[9].startswith(f"{rgb}: ")
+        assert "converted RGB to grayscale" in prediction.stderr and "resized 56x56 to 28x28" in prediction.stderr
 
 
 @pytest.mark.parametrize("fmt, name", [("onnx", "model.onnx"), ("onnx_int8", "model.int8.onnx"), ("tflite", "model.tflite")])
@@ -123,37 +135,6 @@ def test_config_toml_of_a_run_reproduces_it(trained, tmp_path):
     again = zoo("train", "--config", trained / "config.toml", "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again" / "config.toml").read_text() == (trained / "config.toml").read_text()
-
-
-def test_predict_reads_idx_image_files(trained, tmp_path, mnist):
-    _, (x_test, y_test) = mnist
-    path = tmp_path / "t10k-images-idx3-ubyte.gz"
-    write_idx(path, x_test[:5])
-    result = zoo("predict", trained, path)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert [line.split(": ")[0] for line in lines] == [f"{path}[{i}]" for i in range(5)]
-    assert lines[0].startswith(f"{path}[0]: 7 (probability ")
-
-
-def test_predict_converts_rgb_and_large_png_with_a_note(trained, tmp_path, mnist):
-    _, (x_test, _) = mnist
-    big = tf.image.resize(x_test[1][..., None].astype("float32"), (56, 56)).numpy()
-    rgb = np.repeat(np.clip(big, 0, 255).astype(np.uint8), 3, axis=-1)
-    path = tmp_path / "big_rgb.png"
-    path.write_bytes(tf.io.encode_png(rgb).numpy())
-    result = zoo("predict", trained, path)
-    assert result.returncode == 0, result.stderr
-    assert "converted RGB to grayscale" in result.stderr and "resized 56x56 to 28x28" in result.stderr
-    assert result.stdout.startswith(f"{path}: ")
-
-
-def test_export_refuses_to_overwrite_without_force(trained, tmp_path):
-    assert zoo("export", trained, "--out", tmp_path / "e").returncode == 0
-    stamp = (tmp_path / "e" / "1" / "saved_model.pb").stat().st_mtime_ns
-    assert_user_error(zoo("export", trained, "--out", tmp_path / "e"), "already exists", "--force")
-    assert (tmp_path / "e" / "1" / "saved_model.pb").stat().st_mtime_ns == stamp
-    assert zoo("export", trained, "--out", tmp_path / "e", "--force").returncode == 0
 
 
 def test_error_paths_exit_2_with_one_line(trained, tmp_path, mnist):
