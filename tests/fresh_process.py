@@ -9,6 +9,11 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+def set_options(overrides: dict[str, object]) -> list[str]:
+    """`mnist-zoo train` options for config overrides: ["--set", "section.key=value", ...]."""
+    return [argument for key, value in overrides.items() for argument in ("--set", f"{key}={value}")]
+
+
 def run_file(script: Path, *args: str | Path, cwd: Path | None = None, timeout: float = 300,
              env: dict[str, str] | None = None) -> str:
     """Run `script` with this interpreter (in `env`, else this environment), check it exits 0 (else show the

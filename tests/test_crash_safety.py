@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from fresh_process import set_options
 
 from mnist_zoo import DataError, train
 from mnist_zoo.config import load_config
@@ -25,7 +26,7 @@ from mnist_zoo.training.callbacks import read_history
 EPOCHS = 6
 RUN = {"train.epochs": EPOCHS, "train.batch_size": 32, "train.seed": 1,
        "data.train_size": 3000, "data.validation_size": 500, "data.test_size": 2000}
-TRAIN = ["train", "cnn_small", *[argument for key, value in RUN.items() for argument in ("--set", f"{key}={value}")]]
+TRAIN = ["train", "cnn_small", *set_options(RUN)]
 
 
 def cli_env() -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from fresh_process import set_options
 import tensorflow as tf
 
 from mnist_zoo import ConfigError, train
@@ -25,7 +26,7 @@ from mnist_zoo.training.runner import backed_up_epochs, evaluate_arrays, load_ru
 
 RUN = {"data.train_size": 4000, "data.validation_size": 500, "data.test_size": 2000,
        "train.epochs": 3, "train.batch_size": 128, "train.seed": 3}
-SUBSET = [argument for key, value in RUN.items() for argument in ("--set", f"{key}={value}")]
+SUBSET = set_options(RUN)
 
 
 def cli_train(out, *extra) -> dict:
