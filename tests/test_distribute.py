@@ -17,7 +17,7 @@ import pytest
 from fresh_process import set_options
 import tensorflow as tf
 
-from mnist_zoo import ConfigError, train
+from mnist_zoo import ConfigError, export_saved_model, train
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.training.callbacks import read_history
 from mnist_zoo.training.distribute import loopback_tf_configs, make_strategy, set_precision
@@ -126,10 +126,7 @@ def test_a_killed_worker_stops_the_job_in_one_line_and_rerunning_every_worker_re
     data = load_run_data(config)
     assert read_history(out / "history.csv")[-1]["val_accuracy"] == pytest.approx(
         evaluate_arrays(model, data.x_val, data.y_val, one_hot=False)["accuracy"], abs=1e-6)
-    export = subprocess.run([sys.executable, "-m", "mnist_zoo", "export", str(out), "--out", str(tmp_path / "export")],
-                            capture_output=True, text=True)
-    assert export.returncode == 0, export.stderr
-    serve = tf.saved_model.load(str(tmp_path / "export" / "1")).signatures["serving_default"]
+    serve = tf.saved_model.load(str(export_saved_model(model, tmp_path / "export"))).signatures["serving_default"]
     classes = serve(images=tf.constant(data.x_test[:500]))["classes"].numpy()
     assert np.mean(classes == data.y_test[:500]) > 0.8
 
