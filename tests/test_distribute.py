@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from fresh_process import set_options
 import tensorflow as tf
+from fresh_process import set_options
 
 from mnist_zoo import ConfigError, export_saved_model, train
 from mnist_zoo.config import resolve_config, with_overrides
