@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -251,6 +253,23 @@ def training_set(
     )
 
 
+@contextlib.contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """TensorFlow's op determinism on inside the block when `enabled`, and as it was before afterwards:
+    a deterministic run must not leave later runs in the same process deterministic (slower, and
+    Keras then turns XLA off)."""
+    from tensorflow.python.framework import config as tf_config  # turning it off has no public name
+
+    before = tf_config.is_op_determinism_enabled()
+    if enabled:
+        tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not before:
+            tf_config.disable_op_determinism()
+
+
 def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path | None = None, **overrides: Any) -> Run:
     """Train as a recipe (a model name, a TOML path or a RunConfig) says, with overrides.
 
@@ -267,24 +286,23 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     split_cpu(config.train.logical_cpus)
     strategy = make_strategy(config.train.strategy)
     keras.utils.set_random_seed(config.train.seed)
-    if config.train.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
-    steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
-    for warning in (slow_average_warning(config.optimizer.ema_momentum, steps_per_epoch * config.train.epochs),
-                    bfloat16_warning(config.train.precision)):
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
-    set_precision(config.train.precision)
-    with strategy.scope():
-        model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
-    if is_chief(strategy):
-        return fit_and_finish(config, directory, directory, model, data, strategy)
-    scratch = worker_scratch(directory)
-    try:
-        return fit_and_finish(config, directory, scratch, model, data, strategy)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with op_determinism(config.train.deterministic):
+        data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
+        steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
+        for warning in (slow_average_warning(config.optimizer.ema_momentum, steps_per_epoch * config.train.epochs),
+                        bfloat16_warning(config.train.precision)):
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
+        set_precision(config.train.precision)
+        with strategy.scope():
+            model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
+        if is_chief(strategy):
+            return fit_and_finish(config, directory, directory, model, data, strategy)
+        scratch = worker_scratch(directory)
+        try:
+            return fit_and_finish(config, directory, scratch, model, data, strategy)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def worker_scratch(directory: Path) -> Path:
