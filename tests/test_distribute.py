@@ -20,7 +20,7 @@ from fresh_process import set_options
 from mnist_zoo import ConfigError, export_saved_model, train
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.training.callbacks import read_history
-from mnist_zoo.training.distribute import loopback_tf_configs, make_strategy, set_precision
+from mnist_zoo.training.distribute import loopback_tf_configs, make_strategy
 from mnist_zoo.training.machine import emulates_bfloat16
 from mnist_zoo.training.runner import backed_up_epochs, evaluate_arrays, load_run, load_run_data, training_set
 
@@ -61,20 +61,17 @@ def test_multi_worker_without_tf_config_is_a_clear_error(monkeypatch):
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_float32_logits(tmp_path, mnist, policy, capsys):
-    try:
-        run = train("mlp_bn", out=tmp_path / "run", **{"train.precision": policy, "train.epochs": 1,
-                                                       "train.batch_size": 32, "data.augment": False,
-                                                       "data.train_size": 2000, "data.test_size": 500})
-        assert keras.mixed_precision.global_policy().name == policy
-        assert run.model.get_layer("dense_1").dtype_policy.name == policy
-        assert run.model.get_layer("dense_1").compute_dtype == policy.removeprefix("mixed_")
-        assert run.model.get_layer("logits").compute_dtype == "float32"
-        assert run.model.outputs[0].dtype == "float32"
-        assert run.metrics["test_accuracy"] > 0.5
-        warned = "without bfloat16 instructions" in capsys.readouterr().err
-        assert warned == (policy == "mixed_bfloat16" and emulates_bfloat16())
-    finally:
-        set_precision("float32")
+    run = train("mlp_bn", out=tmp_path / "run", **{"train.precision": policy, "train.epochs": 1,
+                                                   "train.batch_size": 32, "data.augment": False,
+                                                   "data.train_size": 2000, "data.test_size": 500})
+    assert keras.mixed_precision.global_policy().name == "float32"  # the policy was the run's only
+    assert run.model.get_layer("dense_1").dtype_policy.name == policy
+    assert run.model.get_layer("dense_1").compute_dtype == policy.removeprefix("mixed_")
+    assert run.model.get_layer("logits").compute_dtype == "float32"
+    assert run.model.outputs[0].dtype == "float32"
+    assert run.metrics["test_accuracy"] > 0.5
+    warned = "without bfloat16 instructions" in capsys.readouterr().err
+    assert warned == (policy == "mixed_bfloat16" and emulates_bfloat16())
 
 
 def start_workers(out: Path) -> list[subprocess.Popen]:

@@ -148,6 +148,13 @@ def fit_under(strategy: tf.distribute.Strategy, model: keras.Model) -> Iterator[
         trainer.reduce_per_replica = original
 
 
-def set_precision(policy: str) -> None:
-    """Use Keras dtype policy `policy`, one of PRECISIONS, for models built next."""
+@contextlib.contextmanager
+def dtype_policy(policy: str) -> Iterator[None]:
+    """Keras dtype policy `policy`, one of PRECISIONS, for what is built inside the block (model, optimizer,
+    pipeline); the global policy as it was before afterwards."""
+    before = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)

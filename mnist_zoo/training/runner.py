@@ -34,11 +34,11 @@ from mnist_zoo.training import plots
 from mnist_zoo.training.batch_norm import recalibrate_batch_norm
 from mnist_zoo.training.callbacks import AtomicModelCheckpoint, CleanTail, HistoryCSV, StopOnDivergence, read_history
 from mnist_zoo.training.distribute import (
+    dtype_policy,
     fit_under,
     is_chief,
     is_multi_worker,
     make_strategy,
-    set_precision,
     split_cpu,
     synchronize_batch_norm,
     worker_label,
@@ -286,14 +286,13 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
     split_cpu(config.train.logical_cpus)
     strategy = make_strategy(config.train.strategy)
     keras.utils.set_random_seed(config.train.seed)
-    with op_determinism(config.train.deterministic):
+    with op_determinism(config.train.deterministic), dtype_policy(config.train.precision):
         data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
         steps_per_epoch = math.ceil(len(data.x_train) / config.train.batch_size)
         for warning in (slow_average_warning(config.optimizer.ema_momentum, steps_per_epoch * config.train.epochs),
                         bfloat16_warning(config.train.precision)):
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
-        set_precision(config.train.precision)
         with strategy.scope():
             model = compile_model(config, steps_per_epoch, strategy.num_replicas_in_sync)
         if is_chief(strategy):
