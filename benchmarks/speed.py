@@ -161,11 +161,11 @@ def interleaved_seconds(
     for epoch in epochs.values():
         epoch()
     times: dict[str, list[float]] = {runner: [] for runner in epochs}
-    rounds = 0
-    while rounds < ROUNDS or (rounds < MAX_ROUNDS and sum(map(sum, times.values())) < min_seconds):
+    for done in range(MAX_ROUNDS):
+        if done >= ROUNDS and sum(map(sum, times.values())) >= min_seconds:
+            break
         for runner, epoch in epochs.items():
             times[runner] += seconds_per_call(epoch, 1, warmup=0)
-        rounds += 1
     return times
 
 
