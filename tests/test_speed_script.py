@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fresh_process import run_benchmark
+from fresh_process import BENCHMARKS, run_benchmark, run_script
 
 from mnist_zoo.training.machine import machine_description
 
@@ -35,3 +35,19 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     text = (tmp_path / "speed.md").read_text()
     assert text.count("### Time to accuracy") == 2 and "## another CPU" in text and "(quick check, not a result)" in text
     assert "| `mlp_sigmoid` | zoo | 5 |" in text and "### int8 ONNX" in text
+
+
+def test_rounds_go_on_until_the_time_target_and_stop_at_the_cap(tmp_path):
+    source = f"""
+import sys, time
+sys.path.insert(0, {str(BENCHMARKS)!r})
+from speed import MAX_ROUNDS, ROUNDS, interleaved_seconds
+nap = lambda: time.sleep(0.02)
+counts = [len(interleaved_seconds({{"a": call}}, min_seconds)["a"])
+          for call, min_seconds in ((nap, 0.0), (nap, 0.5), (lambda: None, 3600.0))]
+print(*counts, ROUNDS, MAX_ROUNDS)
+"""
+    minimum_only, to_target, capped, rounds, max_rounds = map(int, run_script(source, cwd=tmp_path).split())
+    assert minimum_only == rounds == 5
+    assert rounds < to_target <= 25  # 0.5 s of 0.02-s naps: at most 25 rounds, more than the minimum
+    assert capped == max_rounds == 40
