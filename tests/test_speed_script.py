@@ -51,3 +51,27 @@ print(*counts, ROUNDS, MAX_ROUNDS)
     assert minimum_only == rounds == 5
     assert rounds < to_target <= 25  # 0.5 s of 0.02-s naps: at most 25 rounds, more than the minimum
     assert capped == max_rounds == 40
+
+
+def test_reused_large_buffers_spare_the_page_faults_of_fresh_mappings(tmp_path):
+    """What keeps PyTorch's eager loop from faulting in every activation buffer anew (speed.py's torch runner)."""
+    source = """
+import ctypes, resource, sys
+sys.path.insert(0, {benchmarks!r})
+from speed import reuse_large_buffers
+if {reuse}:
+    assert reuse_large_buffers()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for size in range(12 << 20, 30 << 20, 1 << 20):  # growing buffers, each written and freed 3 times
+    for _ in range(3):
+        buffer = libc.malloc(size)
+        ctypes.memset(buffer, 1, size)
+        libc.free(buffer)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+    faults = {reuse: int(run_script(source.format(benchmarks=str(BENCHMARKS), reuse=reuse), cwd=tmp_path))
+              for reuse in (False, True)}
+    assert faults[True] * 5 < faults[False]
