@@ -8,6 +8,9 @@ a second; speed-ups are medians of the ratios within a round), batch 128, for
   zoo      the runner's compiled model and tf.data pipeline, as `mnist-zoo train` uses them
            (the recipe's optimizer and schedule, the builder's default architecture, no augmentation);
   zoo+aug  the same with the recipe's augmentation;
+  zoo, XLA off (or on)
+           the zoo without augmentation, XLA the other way from `train.jit_compile = "auto"`'s
+           choice for the model: what that default buys;
   keras    the keras-io style baseline: the same architecture, NumPy arrays into `model.fit`,
            default `compile` (in this process, so with the zoo's oneDNN kernels, which TensorFlow
            turns on by itself only on AVX-512 VNNI, bfloat16 or AMX CPUs: elsewhere a plain script
@@ -85,14 +88,14 @@ def matmul_peak_gflops(size: int = 2048) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def zoo_epoch(name: str, data: Data, augment: bool) -> Callable[[], object]:
-    """One epoch of the runner's own training path on `data`, ready to call."""
+def zoo_epoch(name: str, data: Data, augment: bool, jit_compile: str = "auto") -> tuple[Callable[[], object], bool]:
+    """One epoch of the runner's own training path on `data`, ready to call, and whether XLA compiles it."""
     overrides = {f"model.{key}": value for key, value in builder_defaults(name).items()}
-    overrides.update({"data.augment": augment, "train.batch_size": BATCH})
+    overrides.update({"data.augment": augment, "train.batch_size": BATCH, "train.jit_compile": jit_compile})
     config = with_overrides(resolve_config(name), overrides)
     model = compile_model(config, steps_per_epoch=-(-len(data.x_train) // BATCH))
     dataset = training_set(config, data)
-    return lambda: model.fit(dataset, epochs=1, verbose=0)
+    return lambda: model.fit(dataset, epochs=1, verbose=0), bool(model.jit_compile)
 
 
 def keras_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
@@ -198,9 +201,12 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
     config = with_overrides(resolve_config(name), {"data.train_size": QUICK_IMAGES} if quick else {})
     data = load_run_data(config)
     forward_flops = count_flops(build(name))
+    zoo, xla = zoo_epoch(name, data, augment=False)
     epochs = {
-        "zoo": zoo_epoch(name, data, augment=False),
-        "zoo+aug": zoo_epoch(name, data, augment=True),
+        "zoo": zoo,
+        "zoo+aug": zoo_epoch(name, data, augment=True)[0],
+        # the other side of `train.jit_compile = "auto"`'s choice for this model: what the default buys
+        f"zoo, XLA {'off' if xla else 'on'}": zoo_epoch(name, data, False, jit_compile="off" if xla else "on")[0],
         "keras": keras_epoch(name, data.x_train, data.y_train),
         "torch": torch_epoch(name, data.x_train, data.y_train),
     }
@@ -214,7 +220,7 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
         rows.append({"model": name, "runner": runner, "batch_size": BATCH, "images": len(data.x_train),
                      "epoch_seconds": elapsed, "round_seconds": rounds, "images_per_second": rate, "train_gflops_per_second": gflops,
                      "fraction_of_matmul_peak": gflops / peak})
-        print(f"train {name:<12} {runner:<8} {rate:>10,.0f} images/s  {gflops:6.1f} GFLOP/s", flush=True)
+        print(f"train {name:<12} {runner:<13} {rate:>10,.0f} images/s  {gflops:6.1f} GFLOP/s", flush=True)
     return rows
 
 

@@ -22,6 +22,7 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     speed = machines[1]
     assert speed["quick"] and speed["matmul_peak_gflops"] > 0
     assert {row["runner"] for row in speed["training"]} >= {"zoo", "zoo+aug", "keras"}
+    assert len([row for row in speed["training"] if row["runner"] in ("zoo, XLA on", "zoo, XLA off")]) == 1
     assert all(row["images_per_second"] > 0 and row["images"] == 4096 for row in speed["training"])
     assert all(len(row["round_seconds"]) == 5 for row in speed["training"])  # quick: the minimum, no time target
     runtimes = {row["runtime"] for row in speed["inference"]}
