@@ -356,7 +356,8 @@ def machine_section(result: dict) -> list[str]:
     lines = [f"## {result['machine']}{' (quick check, not a result)' if result['quick'] else ''}", "",
              f"float32 matmul peak: {result['matmul_peak_gflops']:.0f} GFLOP/s. "
              f"Libraries: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}.", "",
-             f"Command: `{result['command']}`", "",
+             f"Command: `{result['command']}`"
+             + (f", {result['wall_seconds'] / 60:.0f} minutes in all." if "wall_seconds" in result else ""), "",
              "### Training (batch 128, the median of full epochs after a warm-up epoch, runners taking turns)",
              ""]
     lines += table("| model | runner | epochs timed | images/s | slowest-fastest epoch images/s | GFLOP/s "
@@ -399,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small subsets and few calls: checks the script runs")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="results directory")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     peak = matmul_peak_gflops(1024 if args.quick else 2048)
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s", flush=True)
@@ -419,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         "inference": inference,
         "int8": quantized,
         "time_to_accuracy": to_accuracy,
+        "wall_seconds": time.perf_counter() - started,
     }
     write_machine_report(args.out, "speed", result, markdown)
     return 0

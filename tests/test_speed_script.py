@@ -20,7 +20,7 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     machines = json.loads((tmp_path / "speed.json").read_text())["machines"]
     assert [entry["machine"] for entry in machines] == [other["machine"], machine_description()]
     speed = machines[1]
-    assert speed["quick"] and speed["matmul_peak_gflops"] > 0
+    assert speed["quick"] and speed["matmul_peak_gflops"] > 0 and speed["wall_seconds"] > 0
     assert {row["runner"] for row in speed["training"]} >= {"zoo", "zoo+aug", "keras"}
     assert len([row for row in speed["training"] if row["runner"] in ("zoo, XLA on", "zoo, XLA off")]) == 1
     assert all(row["images_per_second"] > 0 and row["images"] == 4096 for row in speed["training"])
@@ -35,7 +35,7 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     assert speed["time_to_accuracy"]["wall_seconds"] > speed["time_to_accuracy"]["train_seconds"] > 0
     text = (tmp_path / "speed.md").read_text()
     assert text.count("### Time to accuracy") == 2 and "## another CPU" in text and "(quick check, not a result)" in text
-    assert "| `mlp_sigmoid` | zoo | 5 |" in text and "### int8 ONNX" in text
+    assert "| `mlp_sigmoid` | zoo | 5 |" in text and "### int8 ONNX" in text and "minutes in all." in text
 
 
 def test_rounds_go_on_until_the_time_target_and_stop_at_the_cap(tmp_path):
