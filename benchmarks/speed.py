@@ -19,7 +19,8 @@ a second; speed-ups are medians of the ratios within a round), batch 128, for
            with glibc malloc set to reuse large buffers (reuse_large_buffers), so that PyTorch's
            speed does not hang on page faults.
 Achieved training FLOP/s (3x forward FLOPs per image) is reported against a float32
-matrix-multiply peak measured in the same run.
+matrix-multiply peak measured in the same run, and the minor page faults of the median epoch per
+image: near 0 where a runner reuses its buffers, tens where it maps them afresh at every step.
 
 Inference: batch-1 latency (median and p99) and batch-10,000 throughput of Keras
 `model.predict` and `model(x)`, the SavedModel signature, ONNX Runtime (float32 and
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -176,24 +178,32 @@ def torch_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object]
     return epoch
 
 
-def interleaved_seconds(
+def timed_epoch(epoch: Callable[[], object]) -> tuple[float, int]:
+    """Wall-clock seconds of one call of `epoch`, and the minor page faults of this process during it."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start = time.perf_counter()
+    epoch()
+    return time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+
+
+def interleaved_epochs(
     epochs: dict[str, Callable[[], object]], min_seconds: float = ROUND_SECONDS
-) -> dict[str, list[float]]:
-    """Epoch seconds of each runner in each round, after a warm-up epoch each: ROUNDS rounds, and more
-    (up to MAX_ROUNDS) until the rounds add up to `min_seconds`.
+) -> dict[str, list[tuple[float, int]]]:
+    """(seconds, page faults) of each runner's epoch in each round, after a warm-up epoch each: ROUNDS
+    rounds, and more (up to MAX_ROUNDS) until the rounds add up to `min_seconds`.
 
     Runners take turns within each round, so a slow spell of this shared 2-core
     machine (epochs vary by up to half here) falls on neighbours alike.
     """
     for epoch in epochs.values():
         epoch()
-    times: dict[str, list[float]] = {runner: [] for runner in epochs}
+    rounds: dict[str, list[tuple[float, int]]] = {runner: [] for runner in epochs}
     for done in range(MAX_ROUNDS):
-        if done >= ROUNDS and sum(map(sum, times.values())) >= min_seconds:
+        if done >= ROUNDS and sum(seconds for runs in rounds.values() for seconds, _ in runs) >= min_seconds:
             break
         for runner, epoch in epochs.items():
-            times[runner] += seconds_per_call(epoch, 1, warmup=0)
-    return times
+            rounds[runner].append(timed_epoch(epoch))
+    return rounds
 
 
 def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
@@ -210,16 +220,18 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
         "keras": keras_epoch(name, data.x_train, data.y_train),
         "torch": torch_epoch(name, data.x_train, data.y_train),
     }
-    seconds = interleaved_seconds({runner: epoch for runner, epoch in epochs.items() if epoch is not None},
+    measured = interleaved_epochs({runner: epoch for runner, epoch in epochs.items() if epoch is not None},
                                   min_seconds=0.0 if quick else ROUND_SECONDS)
     rows = []
-    for runner, rounds in seconds.items():
+    for runner, runs in measured.items():
+        rounds, faults = [seconds for seconds, _ in runs], [count for _, count in runs]
         elapsed = statistics.median(rounds)
         rate = len(data.x_train) / elapsed
         gflops = 3 * forward_flops * rate / 1e9
         rows.append({"model": name, "runner": runner, "batch_size": BATCH, "images": len(data.x_train),
                      "epoch_seconds": elapsed, "round_seconds": rounds, "images_per_second": rate, "train_gflops_per_second": gflops,
-                     "fraction_of_matmul_peak": gflops / peak})
+                     "fraction_of_matmul_peak": gflops / peak,
+                     "page_faults_per_image": statistics.median(faults) / len(data.x_train)})
         print(f"train {name:<12} {runner:<13} {rate:>10,.0f} images/s  {gflops:6.1f} GFLOP/s", flush=True)
     return rows
 
@@ -361,10 +373,11 @@ def machine_section(result: dict) -> list[str]:
              "### Training (batch 128, the median of full epochs after a warm-up epoch, runners taking turns)",
              ""]
     lines += table("| model | runner | epochs timed | images/s | slowest-fastest epoch images/s | GFLOP/s "
-                   "| of matmul peak |", [
+                   "| of matmul peak | page faults per image |", [
         f"| `{row['model']}` | {row['runner']} | {len(row['round_seconds'])} | {row['images_per_second']:,.0f} "
         f"| {row['images'] / max(row['round_seconds']):,.0f}-{row['images'] / min(row['round_seconds']):,.0f} "
-        f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} |"
+        f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} "
+        f"| {format(row['page_faults_per_image'], '.2f') if 'page_faults_per_image' in row else '-'} |"
         for row in result["training"]])
     lines += ["", "Speed-ups are medians over rounds of the ratio within a round.", "",
               "| model | zoo / keras-io | zoo / PyTorch |", "| --- | ---: | ---: |"]

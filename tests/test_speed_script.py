@@ -24,6 +24,7 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     assert {row["runner"] for row in speed["training"]} >= {"zoo", "zoo+aug", "keras"}
     assert len([row for row in speed["training"] if row["runner"] in ("zoo, XLA on", "zoo, XLA off")]) == 1
     assert all(row["images_per_second"] > 0 and row["images"] == 4096 for row in speed["training"])
+    assert all(row["page_faults_per_image"] >= 0 for row in speed["training"])
     assert all(len(row["round_seconds"]) == 5 for row in speed["training"])  # quick: the minimum, no time target
     runtimes = {row["runtime"] for row in speed["inference"]}
     assert runtimes >= {"keras predict", "keras model(x)", "saved_model", "onnxruntime", "onnxruntime int8", "litert"}
@@ -42,9 +43,9 @@ def test_rounds_go_on_until_the_time_target_and_stop_at_the_cap(tmp_path):
     source = f"""
 import sys, time
 sys.path.insert(0, {str(BENCHMARKS)!r})
-from speed import MAX_ROUNDS, ROUNDS, interleaved_seconds
+from speed import MAX_ROUNDS, ROUNDS, interleaved_epochs
 nap = lambda: time.sleep(0.02)
-counts = [len(interleaved_seconds({{"a": call}}, min_seconds)["a"])
+counts = [len(interleaved_epochs({{"a": call}}, min_seconds)["a"])
           for call, min_seconds in ((nap, 0.0), (nap, 0.5), (lambda: None, 3600.0))]
 print(*counts, ROUNDS, MAX_ROUNDS)
 """
@@ -76,3 +77,20 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     faults = {reuse: int(run_script(source.format(benchmarks=str(BENCHMARKS), reuse=reuse), cwd=tmp_path))
               for reuse in (False, True)}
     assert faults[True] * 5 < faults[False]
+
+
+def test_an_epoch_counts_the_page_faults_of_the_memory_it_touches_first(tmp_path):
+    """The page-fault column of speed.md: an epoch writing 4,096 fresh pages faults at least once per page."""
+    source = f"""
+import mmap, sys
+sys.path.insert(0, {str(BENCHMARKS)!r})
+from speed import timed_epoch
+def touch(pages):
+    memory = mmap.mmap(-1, pages * mmap.PAGESIZE)
+    for page in range(pages):
+        memory[page * mmap.PAGESIZE] = 1
+    memory.close()
+print(timed_epoch(lambda: touch(4096))[1], timed_epoch(lambda: None)[1])
+"""
+    touching, idle = map(int, run_script(source, cwd=tmp_path).split())
+    assert touching >= 4096 > 100 > idle
