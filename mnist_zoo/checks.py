@@ -8,7 +8,8 @@ from mnist_zoo.errors import ConfigError
 
 
 def coerce_like(where: str, value: Any, default: Any) -> Any:
-    """Return `value` if it has the type of `default` (ints pass for floats, lists for tuples).
+    """Return `value` if it has the type of `default` (ints pass for floats, non-empty lists of positive
+    ints for tuples).
 
     Raises ConfigError naming `where` (a key such as `optimizer.learning_rate`) otherwise.
     """
@@ -20,13 +21,14 @@ def coerce_like(where: str, value: Any, default: Any) -> Any:
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, tuple):
-        ok = isinstance(value, (list, tuple)) and all(
+        # layer widths: an empty tuple would build a "CNN" without convolutions or an MLP without hidden layers
+        ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
             isinstance(item, int) and not isinstance(item, bool) and item > 0 for item in value
         )
         value = tuple(value) if ok else value
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        kind = "tuple of positive ints" if isinstance(default, tuple) else type(default).__name__
+        kind = "a non-empty tuple of positive ints" if isinstance(default, tuple) else type(default).__name__
         raise ConfigError(f"{where}: expected {kind} like {default!r}, got {value!r}")
     return value

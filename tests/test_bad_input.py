@@ -107,6 +107,7 @@ CONFIG_CASES = {
     "unknown schedule": (["train", "mlp_bn", "--set", "schedule.name=triangle"], "schedule.name"),
     "unknown builder option": (["train", "mlp_bn", "--set", "model.depth=3"], "unknown option 'depth'"),
     "unknown normalization": (["train", "mlp_bn", "--set", "model.normalization=zscore"], "zscore"),
+    "no convolutions": (["train", "cnn_fast", "--set", "model.filters=[]"], "cnn_fast.filters: expected a non-empty tuple"),
     "set without =": (["train", "mlp_bn", "--set", "train.epochs"], "section.key=value"),
     "missing config file": (["train", "--config", "/nonexistent/recipe.toml"], "/nonexistent/recipe.toml"),
     "unknown verb": (["fit", "mlp_bn"], "invalid choice"),

@@ -62,7 +62,9 @@ def test_unknown_model_names_closest_matches():
     "options, match",
     [
         ({"widht": 3}, "unknown option 'widht' for model 'mlp_bn'"),
-        ({"hidden": 512}, "option mlp_bn.hidden: expected tuple"),
+        ({"hidden": 512}, "option mlp_bn.hidden: expected a non-empty tuple"),
+        ({"hidden": []}, "option mlp_bn.hidden: expected a non-empty tuple of positive ints like"),
+        ({"hidden": [256, 0]}, "option mlp_bn.hidden: expected a non-empty tuple of positive ints like"),
         ({"dropout": "0.1"}, "option mlp_bn.dropout: expected float"),
         ({"dropout": 1.5}, r"dropout must be in \[0, 1\)"),
         ({"normalization": "zscore"}, "unknown normalization 'zscore'"),
