@@ -21,7 +21,7 @@ import tensorflow as tf
 from mnist_zoo.config import RECIPES_DIR, RunConfig, load_config, to_toml, with_overrides
 from mnist_zoo.errors import ConfigError
 from mnist_zoo.export import export_saved_model
-from mnist_zoo.files import atomic_path, make_directory, write_text_atomic
+from mnist_zoo.files import atomic_path, make_directory, replace_between, write_text_atomic
 from mnist_zoo.models.registry import accuracy_text
 from mnist_zoo.training.machine import emulates_bfloat16
 from mnist_zoo.training.runner import load_run, load_run_data, train
@@ -204,7 +204,12 @@ def write_results(records: list[dict], out: Path, quick: bool) -> None:
                       f"`{records[0]['command']}`.\n")
     plot_accuracy_vs_time(records, out / "accuracy_vs_time.png")
     if not quick and out.resolve() == RESULTS_DIR.resolve():
-        update_readme_table(table, " and on ".join(measured_on(records)))
+        replace_between(README, TABLE_START, TABLE_END, readme_table(records))
+
+
+def readme_table(records: list[dict]) -> str:
+    """The README's block between TABLE_START and TABLE_END: the model table and where it was measured."""
+    return f"{markdown_table(records)}\nMeasured on {' and on '.join(measured_on(records))} by `mnist-zoo benchmark`.\n"
 
 
 def measured_on(records: list[dict], with_versions: bool = False) -> list[str]:
@@ -236,17 +241,6 @@ def markdown_table(records: list[dict]) -> str:
             f"| {r['throughput_batch1000_per_second']:,.0f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def update_readme_table(table: str, machines: str) -> None:
-    """Replace the README's generated model table (between its markers) with `table`."""
-    text = README.read_text()
-    if TABLE_START not in text or TABLE_END not in text:
-        return
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    body = f"{TABLE_START}\n{table}\nMeasured on {machines} by `mnist-zoo benchmark`.\n{TABLE_END}"
-    write_text_atomic(README, head + body + tail)
 
 
 def plot_accuracy_vs_time(records: list[dict], path: Path) -> None:

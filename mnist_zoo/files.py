@@ -65,6 +65,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def replace_between(path: str | os.PathLike, start: str, end: str, body: str) -> bool:
+    """Replace the text of `path` between the marker lines `start` and `end` with `body`, atomically;
+    False (and the file untouched) where it lacks either marker."""
+    text = Path(path).read_text()
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text_atomic(path, f"{head}{start}\n{body}{end}{tail}")
+    return True
+
+
 def write_report(out: str | os.PathLike, stem: str, result: dict, markdown: str) -> None:
     """A benchmark's `STEM.json` (its result) and `STEM.md` (its tables) in `out`, written atomically."""
     out = make_directory(out)
@@ -73,11 +85,14 @@ def write_report(out: str | os.PathLike, stem: str, result: dict, markdown: str)
     print(f"wrote {out / f'{stem}.json'} and {out / f'{stem}.md'}")
 
 
-def write_machine_report(out: str | os.PathLike, stem: str, entry: dict, markdown: Callable[[list[dict]], str]) -> None:
+def write_machine_report(
+    out: str | os.PathLike, stem: str, entry: dict, markdown: Callable[[list[dict]], str]
+) -> list[dict]:
     """A benchmark's report kept per machine: `entry` replaces the earlier entry with the same
     `entry["machine"]` in `STEM.json`'s "machines", other machines' entries stay, and `STEM.md` is
-    `markdown` of them all."""
+    `markdown` of them all. Returns the entries written."""
     path = Path(out) / f"{stem}.json"
     earlier = json.loads(path.read_text())["machines"] if path.exists() else []
     machines = [other for other in earlier if other["machine"] != entry["machine"]] + [entry]
     write_report(out, stem, {"machines": machines}, markdown(machines))
+    return machines

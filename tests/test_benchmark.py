@@ -8,7 +8,17 @@ import json
 import pytest
 
 from mnist_zoo import model_card
-from mnist_zoo.benchmark import benchmark, recipes, run_digest, run_once, write_results
+from mnist_zoo.benchmark import (
+    README,
+    TABLE_END,
+    TABLE_START,
+    benchmark,
+    readme_table,
+    recipes,
+    run_digest,
+    run_once,
+    write_results,
+)
 from mnist_zoo.config import RECIPES_DIR, load_config, with_overrides
 from mnist_zoo.models.registry import RESULTS_FILE, list_models
 from mnist_zoo.training.machine import emulates_bfloat16
@@ -77,6 +87,12 @@ def test_model_cards_report_the_committed_results():
 
 
 @pytest.mark.skipif(not RESULTS_FILE.exists(), reason="no committed benchmark results yet")
+def test_the_readme_model_table_is_the_committed_results():
+    """A hand edit of the README's generated table, or results committed without it, fails here."""
+    block = README.read_text().split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
+    assert block == "\n" + readme_table(json.loads(RESULTS_FILE.read_text()))
+
+
 def test_rows_measured_on_another_machine_are_attributed_to_it(tmp_path):
     # the committed rows, as if all measured on one machine with one library set (whatever they hold today)
     committed = json.loads(RESULTS_FILE.read_text())
