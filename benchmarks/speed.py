@@ -32,6 +32,8 @@ training seconds, test accuracy and whole wall time.
 
 Writes speed.json and speed.md into benchmarks/results/ (or --out); this machine's result replaces its
 earlier one there, and other machines' results stay, so the files compare the machines it has run on.
+speed.md opens with the speed goals against every machine; a full run into benchmarks/results/ also
+writes that table into the README.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import tensorflow as tf
 from mnist_zoo.benchmark import seconds_per_call
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.export import export_file, export_saved_model
-from mnist_zoo.files import write_machine_report
+from mnist_zoo.files import replace_between, write_machine_report
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.models.registry import builder_defaults
 from mnist_zoo.training.machine import machine_description
@@ -71,6 +73,8 @@ from mnist_zoo.training.runner import (
 )
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+README = RESULTS_DIR.parents[1] / "README.md"
+GOALS_START, GOALS_END = "<!-- speed-goals:start -->", "<!-- speed-goals:end -->"
 MODELS = ("mlp_sigmoid", "mlp_bn", "cnn_small")
 BATCH = 128
 QUICK_IMAGES = 4096
@@ -78,6 +82,10 @@ ROUNDS = 5  # at least, and more while a model's rounds add up to less than ROUN
 ROUND_SECONDS = 30.0
 MAX_ROUNDS = 40
 SPEED_ENTRY = "cnn_fast"  # the zoo's entry for the 99%-in-8-seconds goal
+# the speed issue's goals
+KERAS_GOAL, TORCH_GOAL = 3.0, 1.2  # training throughput over the keras-io baseline and over PyTorch
+ENTRY_ACCURACY, ENTRY_SECONDS = 0.99, 8.0
+SERVED_MODEL, LATENCY_GOAL_US, THROUGHPUT_GOAL = "mlp_bn", 100.0, 200_000
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD_MAX = 32 << 20  # the highest mmap threshold glibc's own adjustment reaches on 64-bit Linux
 
@@ -402,9 +410,58 @@ def machine_section(result: dict) -> list[str]:
     return lines
 
 
+def verdict(text: str, met: bool) -> str:
+    return f"{text}, {'met' if met else 'not met'}"
+
+
+def goal_cells(result: dict, models: list[str]) -> list[str]:
+    """One machine's column of the goals table ("-" where it did not measure a goal), rows as in goals_table."""
+    speedups = {row["model"]: row for row in result["speedups"]}
+    cells = []
+    for other, goal in (("zoo_over_keras", KERAS_GOAL), ("zoo_over_torch", TORCH_GOAL)):
+        for model in models:
+            ratio = speedups[model][other] if model in speedups else None
+            cells.append("-" if ratio is None else verdict(f"{ratio:.2f}x", ratio >= goal))
+    row = result["time_to_accuracy"]
+    cells.append(verdict(f"{row['test_accuracy']:.2%} after {row['train_seconds']:.1f} s",
+                         row["test_accuracy"] >= ENTRY_ACCURACY and row["train_seconds"] <= ENTRY_SECONDS))
+    served = [row for row in result["inference"] if row["model"] == SERVED_MODEL]
+    if not served:
+        return cells + ["-", "-"]
+    quickest = min(served, key=lambda row: row["batch1_median_us"])
+    busiest = max(served, key=lambda row: row["batch10000_images_per_second"])
+    return cells + [
+        verdict(f"{quickest['batch1_median_us']:.1f} µs ({quickest['runtime']})",
+                quickest["batch1_median_us"] <= LATENCY_GOAL_US),
+        verdict(f"{busiest['batch10000_images_per_second']:,.0f}/s ({busiest['runtime']})",
+                busiest["batch10000_images_per_second"] >= THROUGHPUT_GOAL),
+    ]
+
+
+def goals_table(machines: list[dict]) -> str:
+    """The speed issue's goals against each machine's measurements: the value and whether it meets the goal."""
+    models = list(dict.fromkeys(row["model"] for result in machines for row in result["speedups"]))
+    goals = [f"`{model}` training, zoo / keras-io >= {KERAS_GOAL:g}x" for model in models]
+    goals += [f"`{model}` training, zoo / PyTorch >= {TORCH_GOAL:g}x" for model in models]
+    goals += [f"`{SPEED_ENTRY}`: >= {ENTRY_ACCURACY:.1%} test accuracy after <= {ENTRY_SECONDS:g} s of training",
+              f"`{SERVED_MODEL}` batch-1 median <= {LATENCY_GOAL_US:g} µs, fastest runtime",
+              f"`{SERVED_MODEL}` batch-10,000 >= {THROUGHPUT_GOAL:,} images/s, fastest runtime"]
+    columns = [goal_cells(result, models) for result in machines]
+    header = "| goal |" + "".join(
+        f" {result['machine']}{' (quick check)' if result['quick'] else ''} |" for result in machines)
+    rows = [f"| {goal} |" + "".join(f" {cells[index]} |" for cells in columns) for index, goal in enumerate(goals)]
+    return "\n".join(table(header, rows, text_columns=1)) + "\n"
+
+
+def readme_goals(machines: list[dict]) -> str:
+    """The README's block between GOALS_START and GOALS_END: the goals table and where it comes from."""
+    return f"{goals_table(machines)}\nMeasured by `python benchmarks/speed.py` (`benchmarks/results/speed.md`).\n"
+
+
 def markdown(machines: list[dict]) -> str:
-    """speed.md: one section per machine the benchmark has run on."""
-    return "\n".join(["# Speed benchmark", "", *(line for result in machines for line in machine_section(result))])
+    """speed.md: the goals against every machine, then one section per machine the benchmark has run on."""
+    return "\n".join(["# Speed benchmark", "", "## Goals", "", goals_table(machines),
+                      *(line for result in machines for line in machine_section(result))])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -436,7 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         "time_to_accuracy": to_accuracy,
         "wall_seconds": time.perf_counter() - started,
     }
-    write_machine_report(args.out, "speed", result, markdown)
+    machines = write_machine_report(args.out, "speed", result, markdown)
+    if not args.quick and Path(args.out).resolve() == RESULTS_DIR.resolve():
+        replace_between(README, GOALS_START, GOALS_END, readme_goals(machines))
     return 0
 
 

@@ -37,6 +37,21 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     text = (tmp_path / "speed.md").read_text()
     assert text.count("### Time to accuracy") == 2 and "## another CPU" in text and "(quick check, not a result)" in text
     assert "| `mlp_sigmoid` | zoo | 5 |" in text and "### int8 ONNX" in text and "minutes in all." in text
+    goals = text.split("## Goals", 1)[1].split("\n## ", 1)[0]
+    assert "| `mlp_sigmoid` training, zoo / keras-io >= 3x |" in goals and "(quick check) |" in goals
+    assert f"| {speed['speedups'][0]['zoo_over_keras']:.2f}x, " in goals
+
+
+def test_the_readme_speed_goals_are_the_committed_results(tmp_path):
+    """A hand edit of the README's generated goals table, or results committed without it, fails here."""
+    source = f"""
+import json, sys
+sys.path.insert(0, {str(BENCHMARKS)!r})
+from speed import GOALS_END, GOALS_START, README, RESULTS_DIR, readme_goals
+block = README.read_text().split(GOALS_START, 1)[1].split(GOALS_END, 1)[0]
+print(block == "\\n" + readme_goals(json.loads((RESULTS_DIR / "speed.json").read_text())["machines"]))
+"""
+    assert run_script(source, cwd=tmp_path).strip() == "True"
 
 
 def test_rounds_go_on_until_the_time_target_and_stop_at_the_cap(tmp_path):
