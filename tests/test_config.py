@@ -76,7 +76,7 @@ def test_parse_assignment(assignment, expected):
         ("[train]\nprecision = \"float16\"\n", r"train\.precision must be one of float32, mixed_float16, mixed_bfloat16"),
         ("[model]\nname = \"resnet\"\n", r"unknown model 'resnet'"),
         ("[model]\nname = \"mlp_bn\"\nwidth = 3\n", r"unknown option 'width' for model 'mlp_bn'"),
-        ("[model]\nname = \"mlp_bn\"\nhidden = 3\n", r"option mlp_bn\.hidden: expected tuple"),
+        ("[model]\nname = \"mlp_bn\"\nhidden = 3\n", r"option mlp_bn\.hidden: expected a non-empty tuple"),
         ("[data]\nlabel_smoothing = 1.0\n", r"data\.label_smoothing must be in \[0, 1\)"),
         ("[data]\naugment = true\nclean_epochs = 10\n", r"data\.clean_epochs must be in \[0, train\.epochs\), got 10"),
         ("[data]\nclean_epochs = 2\n", r"data\.clean_epochs must be 0 when data\.augment is false, got 2"),
