@@ -21,6 +21,8 @@ a second; speed-ups are medians of the ratios within a round), batch 128, for
 Achieved training FLOP/s (3x forward FLOPs per image) is reported against a float32
 matrix-multiply peak measured in the same run, and the minor page faults of the median epoch per
 image: near 0 where a runner reuses its buffers, tens where it maps them afresh at every step.
+Each runner's model is then tested on the official test set, after the same number of epochs as
+the others, so a speed-up bought with accuracy would show.
 
 Inference: batch-1 latency (median and p99) and batch-10,000 throughput of Keras
 `model.predict` and `model(x)`, the SavedModel signature, ONNX Runtime (float32 and
@@ -48,6 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 from pathlib import Path
 
 import mnist_zoo  # noqa: F401  # before TensorFlow, so its oneDNN setting holds as in `mnist-zoo train`
@@ -98,22 +101,34 @@ def matmul_peak_gflops(size: int = 2048) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def zoo_epoch(name: str, data: Data, augment: bool, jit_compile: str = "auto") -> tuple[Callable[[], object], bool]:
-    """One epoch of the runner's own training path on `data`, ready to call, and whether XLA compiles it."""
+class Runner(NamedTuple):
+    """One way of training a model: `epoch()` trains it one more epoch, `accuracy(x, y)` tests it."""
+
+    epoch: Callable[[], object]
+    accuracy: Callable[[np.ndarray, np.ndarray], float]
+
+
+def keras_accuracy(model: keras.Model) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Test accuracy of a Keras model taking uint8 images, as a function of the images and labels."""
+    return lambda x, y: float(np.mean(predict_probabilities(model, x).argmax(axis=1) == y))
+
+
+def zoo_runner(name: str, data: Data, augment: bool, jit_compile: str = "auto") -> tuple[Runner, bool]:
+    """The runner's own training path on `data`, an epoch at a time, and whether XLA compiles it."""
     overrides = {f"model.{key}": value for key, value in builder_defaults(name).items()}
     overrides.update({"data.augment": augment, "train.batch_size": BATCH, "train.jit_compile": jit_compile})
     config = with_overrides(resolve_config(name), overrides)
     model = compile_model(config, steps_per_epoch=-(-len(data.x_train) // BATCH))
     dataset = training_set(config, data)
-    return lambda: model.fit(dataset, epochs=1, verbose=0), bool(model.jit_compile)
+    return Runner(lambda: model.fit(dataset, epochs=1, verbose=0), keras_accuracy(model)), bool(model.jit_compile)
 
 
-def keras_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
-    """One epoch of the keras-io style baseline: NumPy arrays into `fit`, default `compile`."""
+def keras_runner(name: str, x: np.ndarray, y: np.ndarray) -> Runner:
+    """The keras-io style baseline: NumPy arrays into `fit`, default `compile`, an epoch at a time."""
     model = build(name)
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    return lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    return Runner(lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0), keras_accuracy(model))
 
 
 def torch_version() -> dict[str, str]:
@@ -159,8 +174,8 @@ def reuse_large_buffers() -> bool:
     )
 
 
-def torch_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object] | None:
-    """One epoch of an eager PyTorch loop (Adam, cross-entropy, reshuffled batches); None without torch."""
+def torch_runner(name: str, x: np.ndarray, y: np.ndarray) -> Runner | None:
+    """An eager PyTorch loop (Adam, cross-entropy, reshuffled batches), an epoch at a time; None without torch."""
     try:
         import torch
     except ImportError:
@@ -183,7 +198,13 @@ def torch_epoch(name: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object]
             loss_fn(model(images[index]), labels[index]).backward()
             optimizer.step()
 
-    return epoch
+    def accuracy(x_test: np.ndarray, y_test: np.ndarray) -> float:
+        model.eval()
+        with torch.no_grad():
+            logits = model(torch.from_numpy(x_test.astype(np.float32) / 255.0).unsqueeze(1))
+        return float(np.mean(logits.argmax(dim=1).numpy() == y_test))
+
+    return Runner(epoch, accuracy)
 
 
 def timed_epoch(epoch: Callable[[], object]) -> tuple[float, int]:
@@ -219,16 +240,16 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
     config = with_overrides(resolve_config(name), {"data.train_size": QUICK_IMAGES} if quick else {})
     data = load_run_data(config)
     forward_flops = count_flops(build(name))
-    zoo, xla = zoo_epoch(name, data, augment=False)
-    epochs = {
+    zoo, xla = zoo_runner(name, data, augment=False)
+    runners = {
         "zoo": zoo,
-        "zoo+aug": zoo_epoch(name, data, augment=True)[0],
+        "zoo+aug": zoo_runner(name, data, augment=True)[0],
         # the other side of `train.jit_compile = "auto"`'s choice for this model: what the default buys
-        f"zoo, XLA {'off' if xla else 'on'}": zoo_epoch(name, data, False, jit_compile="off" if xla else "on")[0],
-        "keras": keras_epoch(name, data.x_train, data.y_train),
-        "torch": torch_epoch(name, data.x_train, data.y_train),
+        f"zoo, XLA {'off' if xla else 'on'}": zoo_runner(name, data, False, jit_compile="off" if xla else "on")[0],
+        "keras": keras_runner(name, data.x_train, data.y_train),
+        "torch": torch_runner(name, data.x_train, data.y_train),
     }
-    measured = interleaved_epochs({runner: epoch for runner, epoch in epochs.items() if epoch is not None},
+    measured = interleaved_epochs({runner: way.epoch for runner, way in runners.items() if way is not None},
                                   min_seconds=0.0 if quick else ROUND_SECONDS)
     rows = []
     for runner, runs in measured.items():
@@ -239,7 +260,10 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
         rows.append({"model": name, "runner": runner, "batch_size": BATCH, "images": len(data.x_train),
                      "epoch_seconds": elapsed, "round_seconds": rounds, "images_per_second": rate, "train_gflops_per_second": gflops,
                      "fraction_of_matmul_peak": gflops / peak,
-                     "page_faults_per_image": statistics.median(faults) / len(data.x_train)})
+                     "page_faults_per_image": statistics.median(faults) / len(data.x_train),
+                     # after the warm-up epoch and the timed ones: the speed was not bought with accuracy
+                     "epochs_trained": 1 + len(rounds),
+                     "test_accuracy": runners[runner].accuracy(data.x_test, data.y_test)})
         print(f"train {name:<12} {runner:<13} {rate:>10,.0f} images/s  {gflops:6.1f} GFLOP/s", flush=True)
     return rows
 
@@ -381,11 +405,12 @@ def machine_section(result: dict) -> list[str]:
              "### Training (batch 128, the median of full epochs after a warm-up epoch, runners taking turns)",
              ""]
     lines += table("| model | runner | epochs timed | images/s | slowest-fastest epoch images/s | GFLOP/s "
-                   "| of matmul peak | page faults per image |", [
+                   "| of matmul peak | page faults per image | test accuracy after all its epochs |", [
         f"| `{row['model']}` | {row['runner']} | {len(row['round_seconds'])} | {row['images_per_second']:,.0f} "
         f"| {row['images'] / max(row['round_seconds']):,.0f}-{row['images'] / min(row['round_seconds']):,.0f} "
         f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} "
-        f"| {format(row['page_faults_per_image'], '.2f') if 'page_faults_per_image' in row else '-'} |"
+        f"| {format(row['page_faults_per_image'], '.2f') if 'page_faults_per_image' in row else '-'} "
+        f"| {format(row['test_accuracy'], '.2%') if 'test_accuracy' in row else '-'} |"
         for row in result["training"]])
     lines += ["", "Speed-ups are medians over rounds of the ratio within a round.", "",
               "| model | zoo / keras-io | zoo / PyTorch |", "| --- | ---: | ---: |"]

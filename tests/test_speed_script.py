@@ -25,6 +25,9 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     assert len([row for row in speed["training"] if row["runner"] in ("zoo, XLA on", "zoo, XLA off")]) == 1
     assert all(row["images_per_second"] > 0 and row["images"] == 4096 for row in speed["training"])
     assert all(row["page_faults_per_image"] >= 0 for row in speed["training"])
+    # 6 epochs of 4,096 images: every runner has learnt far beyond chance on the official test set
+    assert all(row["epochs_trained"] == 6 and 0.5 < row["test_accuracy"] <= 1 for row in speed["training"]), [
+        (row["runner"], row["test_accuracy"]) for row in speed["training"]]
     assert all(len(row["round_seconds"]) == 5 for row in speed["training"])  # quick: the minimum, no time target
     runtimes = {row["runtime"] for row in speed["inference"]}
     assert runtimes >= {"keras predict", "keras model(x)", "saved_model", "onnxruntime", "onnxruntime int8", "litert"}
