@@ -50,8 +50,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import mnist_zoo  # noqa: F401  # before TensorFlow, so its oneDNN setting holds as in `mnist-zoo train`
 import keras
@@ -261,7 +261,7 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
                      "epoch_seconds": elapsed, "round_seconds": rounds, "images_per_second": rate, "train_gflops_per_second": gflops,
                      "fraction_of_matmul_peak": gflops / peak,
                      "page_faults_per_image": statistics.median(faults) / len(data.x_train),
-                     # after the warm-up epoch and the timed ones: the speed was not bought with accuracy
+                     # as many epochs as every other runner: shows whether a speed was bought with accuracy
                      "epochs_trained": 1 + len(rounds),
                      "test_accuracy": runners[runner].accuracy(data.x_test, data.y_test)})
         print(f"train {name:<12} {runner:<13} {rate:>10,.0f} images/s  {gflops:6.1f} GFLOP/s", flush=True)
@@ -436,6 +436,7 @@ def machine_section(result: dict) -> list[str]:
 
 
 def verdict(text: str, met: bool) -> str:
+    """A goals-table cell: the measured value, and whether it meets its goal."""
     return f"{text}, {'met' if met else 'not met'}"
 
 
