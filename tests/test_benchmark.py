@@ -93,6 +93,7 @@ def test_the_readme_model_table_is_the_committed_results():
     assert block == "\n" + readme_table(json.loads(RESULTS_FILE.read_text()))
 
 
+@pytest.mark.skipif(not RESULTS_FILE.exists(), reason="no committed benchmark results yet")
 def test_rows_measured_on_another_machine_are_attributed_to_it(tmp_path):
     # the committed rows, as if all measured on one machine with one library set (whatever they hold today)
     committed = json.loads(RESULTS_FILE.read_text())
