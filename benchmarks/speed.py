@@ -58,7 +58,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_zoo.benchmark import seconds_per_call
+from mnist_zoo.benchmark import README, seconds_per_call
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.export import export_file, export_saved_model
 from mnist_zoo.files import replace_between, write_machine_report
@@ -76,7 +76,6 @@ from mnist_zoo.training.runner import (
 )
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-README = RESULTS_DIR.parents[1] / "README.md"
 GOALS_START, GOALS_END = "<!-- speed-goals:start -->", "<!-- speed-goals:end -->"
 MODELS = ("mlp_sigmoid", "mlp_bn", "cnn_small")
 BATCH = 128

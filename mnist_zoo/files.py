@@ -65,16 +65,15 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def replace_between(path: str | os.PathLike, start: str, end: str, body: str) -> bool:
+def replace_between(path: str | os.PathLike, start: str, end: str, body: str) -> None:
     """Replace the text of `path` between the marker lines `start` and `end` with `body`, atomically;
-    False (and the file untouched) where it lacks either marker."""
+    the file stays untouched where it lacks either marker."""
     text = Path(path).read_text()
     if start not in text or end not in text:
-        return False
+        return
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     write_text_atomic(path, f"{head}{start}\n{body}{end}{tail}")
-    return True
 
 
 def write_report(out: str | os.PathLike, stem: str, result: dict, markdown: str) -> None:
