@@ -68,6 +68,20 @@ FILE_FORMATS = {
 FORMATS = ("saved_model", *FILE_FORMATS)
 
 
+def in_float32(model: keras.Model) -> keras.Model:
+    """`model` if it computes in float32, else a copy that does, with the same (float32) weights:
+    ONNX Runtime and LiteRT have no bfloat16 kernels for a mixed-precision model's layers."""
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def float32_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def serving_model(model: keras.Model) -> keras.Model:
     """`model` with a softmax on top: uint8 `images` (N, 28, 28) in, float32 `probabilities` (N, 10) out."""
     images = images_input()
@@ -80,7 +94,8 @@ def export_file(model: keras.Model, export_dir: str | Path, format: str, *, forc
 
     The file maps uint8 images (N, 28, 28) to probabilities (N, 10). ONNX goes
     through `model.export(format="onnx")` (tf2onnx under the hood; needs the
-    `onnx` extra), TFLite through `model.export(format="litert")`. `onnx_int8`
+    `onnx` extra), TFLite through `model.export(format="litert")`, both computing in
+    float32 whatever the model's precision (`in_float32`). `onnx_int8`
     is the ONNX file with its dense layers' weights quantized to int8 and
     their inputs quantized per batch at run time (ONNX Runtime's
     `quantize_dynamic`): faster on CPUs with int8 dot products, and no longer
@@ -95,7 +110,7 @@ def export_file(model: keras.Model, export_dir: str | Path, format: str, *, forc
     spec = [keras.InputSpec(shape=(None, 28, 28), dtype="uint8")]
     with atomic_path(target, suffix=target.suffix) as tmp:
         try:
-            serving_model(model).export(str(tmp), format=keras_format, input_signature=spec, verbose=False)
+            serving_model(in_float32(model)).export(str(tmp), format=keras_format, input_signature=spec, verbose=False)
             if format == "onnx_int8":
                 quantize_dense_layers(tmp)
         except ImportError as err:
