@@ -6,7 +6,8 @@ Training: full-epoch throughput (the median epoch of at least 5 rounds after a w
 runners taking turns, and more rounds, up to 40, until 30 s of them: an MLP's epoch takes well under
 a second; speed-ups are medians of the ratios within a round), batch 128, for
   zoo      the runner's compiled model and tf.data pipeline, as `mnist-zoo train` uses them
-           (the recipe's optimizer and schedule, the builder's default architecture, no augmentation);
+           (the recipe's optimizer, schedule and precision, the builder's default architecture, no
+           augmentation);
   zoo+aug  the same with the recipe's augmentation;
   zoo, XLA off (or on)
            the zoo without augmentation, XLA the other way from `train.jit_compile = "auto"`'s
@@ -64,6 +65,7 @@ from mnist_zoo.export import export_file, export_saved_model
 from mnist_zoo.files import replace_between, write_machine_report
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.models.registry import builder_defaults
+from mnist_zoo.training.distribute import dtype_policy
 from mnist_zoo.training.machine import machine_description
 from mnist_zoo.training.runner import (
     Data,
@@ -71,6 +73,7 @@ from mnist_zoo.training.runner import (
     library_versions,
     load_run_data,
     predict_probabilities,
+    resolve_precision,
     train,
     training_set,
 )
@@ -101,10 +104,12 @@ def matmul_peak_gflops(size: int = 2048) -> float:
 
 
 class Runner(NamedTuple):
-    """One way of training a model: `epoch()` trains it one more epoch, `accuracy(x, y)` tests it."""
+    """One way of training a model: `epoch()` trains it one more epoch, `accuracy(x, y)` tests it;
+    `precision` is the dtype policy it computes in."""
 
     epoch: Callable[[], object]
     accuracy: Callable[[np.ndarray, np.ndarray], float]
+    precision: str = "float32"
 
 
 def keras_accuracy(model: keras.Model) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -113,13 +118,16 @@ def keras_accuracy(model: keras.Model) -> Callable[[np.ndarray, np.ndarray], flo
 
 
 def zoo_runner(name: str, data: Data, augment: bool, jit_compile: str = "auto") -> tuple[Runner, bool]:
-    """The runner's own training path on `data`, an epoch at a time, and whether XLA compiles it."""
+    """The runner's own training path on `data` (in the precision `train` would choose), an epoch at a time,
+    and whether XLA compiles it."""
     overrides = {f"model.{key}": value for key, value in builder_defaults(name).items()}
     overrides.update({"data.augment": augment, "train.batch_size": BATCH, "train.jit_compile": jit_compile})
-    config = with_overrides(resolve_config(name), overrides)
-    model = compile_model(config, steps_per_epoch=-(-len(data.x_train) // BATCH))
-    dataset = training_set(config, data)
-    return Runner(lambda: model.fit(dataset, epochs=1, verbose=0), keras_accuracy(model)), bool(model.jit_compile)
+    config = resolve_precision(with_overrides(resolve_config(name), overrides))
+    with dtype_policy(config.train.precision):
+        model = compile_model(config, steps_per_epoch=-(-len(data.x_train) // BATCH))
+        dataset = training_set(config, data)
+    runner = Runner(lambda: model.fit(dataset, epochs=1, verbose=0), keras_accuracy(model), config.train.precision)
+    return runner, bool(model.jit_compile)
 
 
 def keras_runner(name: str, x: np.ndarray, y: np.ndarray) -> Runner:
@@ -256,7 +264,8 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
         elapsed = statistics.median(rounds)
         rate = len(data.x_train) / elapsed
         gflops = 3 * forward_flops * rate / 1e9
-        rows.append({"model": name, "runner": runner, "batch_size": BATCH, "images": len(data.x_train),
+        rows.append({"model": name, "runner": runner, "precision": runners[runner].precision,
+                     "batch_size": BATCH, "images": len(data.x_train),
                      "epoch_seconds": elapsed, "round_seconds": rounds, "images_per_second": rate, "train_gflops_per_second": gflops,
                      "fraction_of_matmul_peak": gflops / peak,
                      "page_faults_per_image": statistics.median(faults) / len(data.x_train),
@@ -403,14 +412,16 @@ def machine_section(result: dict) -> list[str]:
              + (f", {result['wall_seconds'] / 60:.0f} minutes in all." if "wall_seconds" in result else ""), "",
              "### Training (batch 128, the median of full epochs after a warm-up epoch, runners taking turns)",
              ""]
-    lines += table("| model | runner | epochs timed | images/s | slowest-fastest epoch images/s | GFLOP/s "
+    lines += table("| model | runner | precision | epochs timed | images/s | slowest-fastest epoch images/s | GFLOP/s "
                    "| of matmul peak | page faults per image | test accuracy after all its epochs |", [
-        f"| `{row['model']}` | {row['runner']} | {len(row['round_seconds'])} | {row['images_per_second']:,.0f} "
+        # runs before the precision column were all float32 (the zoo runner ignored the recipe's precision)
+        f"| `{row['model']}` | {row['runner']} | {row.get('precision', 'float32')} | {len(row['round_seconds'])} "
+        f"| {row['images_per_second']:,.0f} "
         f"| {row['images'] / max(row['round_seconds']):,.0f}-{row['images'] / min(row['round_seconds']):,.0f} "
         f"| {row['train_gflops_per_second']:.1f} | {row['fraction_of_matmul_peak']:.0%} "
         f"| {format(row['page_faults_per_image'], '.2f') if 'page_faults_per_image' in row else '-'} "
         f"| {format(row['test_accuracy'], '.2%') if 'test_accuracy' in row else '-'} |"
-        for row in result["training"]])
+        for row in result["training"]], text_columns=3)
     lines += ["", "Speed-ups are medians over rounds of the ratio within a round.", "",
               "| model | zoo / keras-io | zoo / PyTorch |", "| --- | ---: | ---: |"]
     for row in result["speedups"]:

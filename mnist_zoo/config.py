@@ -95,8 +95,9 @@ class TrainConfig:
     strategy: str = "auto"
     logical_cpus: int = 0  # >= 2: split the CPU into that many devices for `mirrored` without GPUs
     # Keras dtype policy: mixed_float16 (GPUs) or mixed_bfloat16 (convolutions on CPUs with AVX512_BF16
-    # or AMX) compute in 16 bits with float32 variables; the logits layer stays float32
-    precision: str = "float32"
+    # or AMX) compute in 16 bits with float32 variables; the logits layer stays float32. "auto" is
+    # mixed_bfloat16 for models with convolutions on CPUs with bfloat16 instructions, float32 otherwise.
+    precision: str = "auto"
     # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
     # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA:
     # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU) in runs
@@ -195,7 +196,7 @@ def validate(config: RunConfig, origin: str) -> None:
         ("train.logical_cpus", config.train.logical_cpus >= 0, ">= 0"),
         ("train.steps_per_execution", config.train.steps_per_execution >= 1, ">= 1"),
         ("train.jit_compile", config.train.jit_compile in JIT_CHOICES, f"one of {', '.join(JIT_CHOICES)}"),
-        ("train.precision", config.train.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+        ("train.precision", config.train.precision in ("auto", *PRECISIONS), f"one of auto, {', '.join(PRECISIONS)}"),
         ("data.validation_size", config.data.validation_size >= 0, ">= 0"),
         ("data.train_size", config.data.train_size >= 0, ">= 0"),
         ("data.test_size", config.data.test_size >= 0, ">= 0"),

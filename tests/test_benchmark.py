@@ -21,7 +21,7 @@ from mnist_zoo.benchmark import (
 )
 from mnist_zoo.config import RECIPES_DIR, load_config, with_overrides
 from mnist_zoo.models.registry import RESULTS_FILE, list_models
-from mnist_zoo.training.machine import emulates_bfloat16
+from mnist_zoo.training.machine import auto_precision
 
 
 def test_every_registry_entry_and_reference_system_has_a_recipe():
@@ -61,8 +61,7 @@ def test_quick_benchmark_runs_every_registry_entry(tmp_path, mnist, monkeypatch)
     champion = next(r for r in records if r["model"] == "cnn_bn")  # recipes are chosen on these numbers
     assert 0.0 < champion["val_accuracy_mean"] <= 1.0 and len(champion["val_accuracies"]) == 1
     (champion_run,) = (tmp_path / "runs" / "benchmark-quick").glob("cnn_bn-seed0-*")
-    smoke_precision = "float32" if emulates_bfloat16() else "mixed_bfloat16"  # no emulated bf16
-    assert f'precision = "{smoke_precision}"' in (champion_run / "config.toml").read_text()
+    assert f'precision = "{auto_precision(True)}"' in (champion_run / "config.toml").read_text()  # "auto", resolved
     table = (tmp_path / "results" / "zoo.md").read_text()
     assert f"| {100 * champion['test_accuracy_mean']:.3f}% ± " in table  # not rounded to 2 decimals
 

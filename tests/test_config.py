@@ -73,7 +73,7 @@ def test_parse_assignment(assignment, expected):
         ("[optimizer]\nema_momentum = 1.0\n", r"optimizer\.ema_momentum must be in \[0, 1\)"),
         ("[schedule]\nname = \"linear\"\n", r"schedule\.name must be one of"),
         ("[train]\nloss = \"l1\"\n", r"train\.loss must be one of"),
-        ("[train]\nprecision = \"float16\"\n", r"train\.precision must be one of float32, mixed_float16, mixed_bfloat16"),
+        ("[train]\nprecision = \"float16\"\n", r"train\.precision must be one of auto, float32, mixed_float16, mixed_bfloat16"),
         ("[model]\nname = \"resnet\"\n", r"unknown model 'resnet'"),
         ("[model]\nname = \"mlp_bn\"\nwidth = 3\n", r"unknown option 'width' for model 'mlp_bn'"),
         ("[model]\nname = \"mlp_bn\"\nhidden = 3\n", r"option mlp_bn\.hidden: expected a non-empty tuple"),

@@ -21,7 +21,7 @@ from mnist_zoo import ConfigError, export_saved_model, train
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.training.callbacks import read_history
 from mnist_zoo.training.distribute import loopback_tf_configs, make_strategy
-from mnist_zoo.training.machine import emulates_bfloat16
+from mnist_zoo.training.machine import auto_precision, emulates_bfloat16
 from mnist_zoo.training.runner import backed_up_epochs, evaluate_arrays, load_run, load_run_data, training_set
 
 RUN = {"data.train_size": 4000, "data.validation_size": 500, "data.test_size": 2000,
@@ -72,6 +72,18 @@ def test_mixed_precision_keeps_float32_logits(tmp_path, mnist, policy, capsys):
     assert run.metrics["test_accuracy"] > 0.5
     warned = "without bfloat16 instructions" in capsys.readouterr().err
     assert warned == (policy == "mixed_bfloat16" and emulates_bfloat16())
+
+
+def test_auto_precision_is_resolved_before_the_run_and_recorded_in_it(tmp_path, mnist):
+    subset = {"train.epochs": 1, "train.batch_size": 32, "data.train_size": 1024, "data.validation_size": 500,
+              "data.test_size": 500}
+    for model, convolutional in (("cnn_fast", True), ("logistic", False)):
+        run = train(model, out=tmp_path / model, **subset)
+        expected = auto_precision(convolutional)  # mixed_bfloat16 for cnn_fast on CPUs with bfloat16
+        assert run.config.train.precision == run.metrics["precision"] == expected
+        assert f'precision = "{expected}"' in (run.directory / "config.toml").read_text()
+        assert next(layer for layer in run.model.layers if layer.weights).dtype_policy.name == expected
+        assert run.metrics["test_accuracy"] > 0.3
 
 
 def start_workers(out: Path) -> list[subprocess.Popen]:

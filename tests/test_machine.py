@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import platform
 
-from mnist_zoo.training.machine import bfloat16_warning, cpu_model_and_flags, emulates_bfloat16, machine_description
+from mnist_zoo.training.machine import (
+    auto_precision,
+    bfloat16_warning,
+    cpu_model_and_flags,
+    emulates_bfloat16,
+    machine_description,
+)
 from fresh_process import run_script
 
 ZEN3 = """processor\t: 0
@@ -48,6 +54,15 @@ def test_bfloat16_warns_only_for_mixed_bfloat16_without_bfloat16_instructions(tm
         assert bfloat16_warning("float32", flags) is None and bfloat16_warning("mixed_float16", flags) is None
     assert "train.precision=float32" in bfloat16_warning("mixed_bfloat16", frozenset({"avx2"}))
     assert bfloat16_warning("mixed_bfloat16", frozenset()) is None  # unknown CPU: no guess
+
+
+def test_auto_precision_is_bfloat16_only_for_convolutions_on_cpus_with_bfloat16_instructions(tmp_path):
+    for text, bfloat16 in ((ZEN3, False), (ZEN4, True), (GRAVITON3, True)):
+        (tmp_path / "cpuinfo").write_text(text)
+        flags = cpu_model_and_flags(tmp_path / "cpuinfo")[1]
+        assert auto_precision(True, flags) == ("mixed_bfloat16" if bfloat16 else "float32"), text
+        assert auto_precision(False, flags) == "float32", text  # bfloat16 slows MLPs down
+    assert auto_precision(True, frozenset()) == "float32"  # unknown CPU: no guess
 
 
 def test_importing_the_zoo_turns_on_onednn_unless_the_user_turned_it_off(tmp_path):

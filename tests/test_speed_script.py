@@ -39,7 +39,7 @@ def test_quick_speed_benchmark_writes_every_runner_and_runtime(tmp_path, mnist):
     assert speed["time_to_accuracy"]["wall_seconds"] > speed["time_to_accuracy"]["train_seconds"] > 0
     text = (tmp_path / "speed.md").read_text()
     assert text.count("### Time to accuracy") == 2 and "## another CPU" in text and "(quick check, not a result)" in text
-    assert "| `mlp_sigmoid` | zoo | 5 |" in text and "### int8 ONNX" in text and "minutes in all." in text
+    assert "| `mlp_sigmoid` | zoo | float32 | 5 |" in text and "### int8 ONNX" in text and "minutes in all." in text
     goals = text.split("## Goals", 1)[1].split("\n## ", 1)[0]
     assert "| `mlp_sigmoid` training, zoo / keras-io >= 3x |" in goals and "(quick check) |" in goals
     assert f"| {speed['speedups'][0]['zoo_over_keras']:.2f}x, " in goals

@@ -43,6 +43,7 @@ class ModelCard:
     accuracy_std: float | None
     seeds: int | None
     train_seconds: float | None  # mean per seed
+    precision: str | None  # the dtype policy the recipe trained in there
     measured_on: str | None  # the machine the benchmark ran on
 
 
@@ -152,5 +153,6 @@ def model_card(name: str) -> ModelCard:
         accuracy_std=measured.get("test_accuracy_std"),
         seeds=measured.get("seeds"),
         train_seconds=measured.get("train_seconds"),
+        precision=measured.get("precision"),
         measured_on=measured.get("machine"),
     )

@@ -44,7 +44,7 @@ from mnist_zoo.training.distribute import (
     worker_label,
 )
 from mnist_zoo.training.losses import accuracy_metric, make_loss, needs_one_hot
-from mnist_zoo.training.machine import bfloat16_warning, machine_description
+from mnist_zoo.training.machine import auto_precision, bfloat16_warning, machine_description
 from mnist_zoo.training.optimizers import make_optimizer, slow_average_warning
 from mnist_zoo.training.schedules import make_schedule
 
@@ -133,8 +133,22 @@ def use_xla(config: RunConfig, model: keras.Model, replicas: int, steps: int) ->
     op determinism, for runs of at least XLA_MIN_STEPS train steps."""
     if config.train.jit_compile != "auto":
         return config.train.jit_compile == "on"
-    convolutional = any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
-    return not convolutional and replicas == 1 and not config.train.deterministic and steps >= XLA_MIN_STEPS
+    return not has_convolutions(model) and replicas == 1 and not config.train.deterministic and steps >= XLA_MIN_STEPS
+
+
+def has_convolutions(model: keras.Model) -> bool:
+    """Whether `model` has a Conv2D layer: what decides the "auto" choices of XLA and precision."""
+    return any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+
+
+def resolve_precision(config: RunConfig) -> RunConfig:
+    """`config` with `train.precision = "auto"` replaced by the policy it stands for here (`auto_precision`),
+    so that the run directory's config.toml says what the run computed in, and a resume keeps it."""
+    if config.train.precision != "auto":
+        return config
+    with dtype_policy("float32"):
+        convolutional = has_convolutions(build(config.model.name, **config.model.options))
+    return with_overrides(config, {"train.precision": auto_precision(convolutional)})
 
 
 def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) -> keras.Model:
@@ -282,9 +296,10 @@ def train(config_or_model: RunConfig | str | Path = "mlp_bn", *, out: str | Path
         config = with_overrides(config, overrides)
     if config.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("train.tensorboard needs TensorBoard: pip install 'mnist_zoo[tensorboard]'")
-    directory = run_directory(config, out)
     split_cpu(config.train.logical_cpus)
     strategy = make_strategy(config.train.strategy)
+    config = resolve_precision(config)  # builds the model: after the devices are set up
+    directory = run_directory(config, out)  # an unfinished run resumes only under the same resolved config
     keras.utils.set_random_seed(config.train.seed)
     with op_determinism(config.train.deterministic), dtype_policy(config.train.precision):
         data = load_run_data(config)  # data and model first: bad input leaves no run directory behind
@@ -401,6 +416,7 @@ def finish_run(
         "train_images": len(data.x_train),
         "test_images": len(data.x_test),
         "seed": config.train.seed,
+        "precision": config.train.precision,
         "versions": library_versions(),
         "machine": machine_description(),
     }
