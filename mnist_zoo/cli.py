@@ -83,10 +83,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from mnist_zoo.export import export_file, export_saved_model
+    from mnist_zoo.export import export_file, export_saved_model, in_float32
     from mnist_zoo.training.runner import load_run
 
     _, model = load_run(args.run_dir)
+    if args.float32:
+        model = in_float32(model)
     if args.format == "saved_model":
         path = export_saved_model(model, args.out, version=args.version, force=args.force)
     else:
@@ -162,6 +164,9 @@ def make_parser() -> ArgumentParser:
     export.add_argument("--format", choices=("saved_model", "onnx", "onnx_int8", "tflite"), default="saved_model")
     export.add_argument("--version", type=int, default=1, help="SavedModel version directory")
     export.add_argument("--force", action="store_true", help="replace an existing version")
+    export.add_argument("--float32", action="store_true",
+                        help="a SavedModel computing in float32 even if the run trained in mixed precision (to serve "
+                             "on CPUs without bfloat16 instructions, which emulate it); ONNX and TFLite always do")
     export.set_defaults(run=cmd_export)
 
     predict = verbs.add_parser("predict", help="classify PNG, .npy or IDX images")

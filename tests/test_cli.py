@@ -17,6 +17,8 @@ from formats import write_idx
 
 from mnist_zoo import model_card
 from mnist_zoo.cli import make_parser
+from mnist_zoo.export import in_float32
+from mnist_zoo.training.runner import load_run, predict_probabilities
 
 SUBSET = ["--set", "data.train_size=2000", "--set", "data.validation_size=500", "--set", "data.test_size=1000"]
 
@@ -129,6 +131,26 @@ def test_export_file_formats(trained, tmp_path, fmt, name):
     result = zoo("export", trained, "--out", tmp_path, "--format", fmt)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"exported: {tmp_path / name}"
+
+
+def test_export_float32_serves_a_bfloat16_run_in_float32(tmp_path, mnist):
+    """A SavedModel keeps the run's mixed_bfloat16 unless --float32 asks for a float32 copy of the same weights."""
+    run = tmp_path / "run"
+    trained = zoo("train", "cnn_fast", "--epochs", "1", "--out", run, "--set", "train.precision=mixed_bfloat16",
+                  "--set", "data.train_size=512", "--set", "data.validation_size=256", "--set", "data.test_size=200")
+    assert trained.returncode == 0, trained.stderr
+    _, (x_test, _) = mnist
+    served = {}
+    for name, flags in (("as_run", []), ("float32", ["--float32"])):
+        result = zoo("export", run, "--out", tmp_path / name, *flags)
+        assert result.returncode == 0, result.stderr
+        serve = tf.saved_model.load(str(tmp_path / name / "1")).signatures["serving_default"]
+        served[name] = serve(images=tf.constant(x_test[:500]))["probabilities"].numpy()
+    _, model = load_run(run)
+    bfloat16, float32 = (predict_probabilities(m, x_test[:500]) for m in (model, in_float32(model)))
+    assert np.abs(served["as_run"] - bfloat16).max() < 1e-5
+    assert np.abs(served["float32"] - float32).max() < 1e-5
+    assert np.abs(float32 - bfloat16).max() > 1e-4  # ten times the tolerance above: the two are told apart
 
 
 def test_config_toml_of_a_run_reproduces_it(trained, tmp_path):
