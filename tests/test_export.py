@@ -13,6 +13,8 @@ from fresh_process import run_script
 
 from mnist_zoo import ConfigError, export_saved_model, train
 from mnist_zoo.export import export_file, in_float32
+from mnist_zoo.models import build
+from mnist_zoo.training.distribute import dtype_policy
 from mnist_zoo.training.runner import predict_probabilities
 
 SERVE = textwrap.dedent(
@@ -105,6 +107,18 @@ def test_onnx_and_tflite_match_keras_on_all_test_images(fmt, module, cnn_run, tm
     assert np.mean(probabilities.argmax(axis=1) == own) > 0.995
     with pytest.raises(ConfigError, match="already exists"):
         export_file(cnn_run.model, tmp_path, fmt)
+
+
+def test_a_bfloat16_model_exports_to_onnx_as_its_float32_copy(tmp_path, mnist):
+    """On every CPU, whatever precision "auto" chose for the fixture's run: ONNX Runtime has no bfloat16 layers."""
+    onnxruntime = pytest.importorskip("onnxruntime",
+                                      reason="the onnx extra is not installed: pip install 'mnist_zoo[onnx]'")
+    _, (x_test, _) = mnist
+    with dtype_policy("mixed_bfloat16"):
+        model = build("cnn_fast")
+    session = onnxruntime.InferenceSession(str(export_file(model, tmp_path, "onnx")))
+    probabilities = session.run(None, {session.get_inputs()[0].name: x_test[:1000]})[0]
+    assert np.abs(probabilities - predict_probabilities(in_float32(model), x_test[:1000])).max() < 1e-4
 
 
 def test_onnx_int8_quantizes_the_dense_layers_and_keeps_the_predictions(cnn_run, tmp_path, mnist):
