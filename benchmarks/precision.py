@@ -21,9 +21,9 @@ from pathlib import Path
 from mnist_zoo.benchmark import seconds_per_call
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.files import write_machine_report
-from mnist_zoo.training.distribute import PRECISIONS, dtype_policy
+from mnist_zoo.training.distribute import PRECISIONS
 from mnist_zoo.training.machine import machine_description
-from mnist_zoo.training.runner import compile_model, library_versions, load_run_data, training_set
+from mnist_zoo.training.runner import library_versions, load_run_data, model_and_training_set
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -33,10 +33,8 @@ def images_per_second(recipe: str, precision: str, steps: int, repeats: int) -> 
     config = with_overrides(resolve_config(recipe), {"train.precision": precision})
     config = with_overrides(config, {"data.train_size": steps * config.train.batch_size})
     data = load_run_data(config)
-    with dtype_policy(precision):  # for the model, its optimizer and the pipeline, as the runner has it
-        model = compile_model(config, steps_per_epoch=steps)
-        dataset = training_set(config, data)
-        seconds = statistics.median(seconds_per_call(lambda: model.fit(dataset, epochs=1, verbose=0), repeats, 1))
+    model, dataset = model_and_training_set(config, data, steps_per_epoch=steps)
+    seconds = statistics.median(seconds_per_call(lambda: model.fit(dataset, epochs=1, verbose=0), repeats, 1))
     return len(data.x_train) / seconds
 
 

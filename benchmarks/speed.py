@@ -65,17 +65,15 @@ from mnist_zoo.export import export_file, export_saved_model
 from mnist_zoo.files import replace_between, write_machine_report
 from mnist_zoo.models import build, count_flops
 from mnist_zoo.models.registry import builder_defaults
-from mnist_zoo.training.distribute import dtype_policy
 from mnist_zoo.training.machine import machine_description
 from mnist_zoo.training.runner import (
     Data,
-    compile_model,
     library_versions,
     load_run_data,
+    model_and_training_set,
     predict_probabilities,
     resolve_precision,
     train,
-    training_set,
 )
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -123,9 +121,7 @@ def zoo_runner(name: str, data: Data, augment: bool, jit_compile: str = "auto") 
     overrides = {f"model.{key}": value for key, value in builder_defaults(name).items()}
     overrides.update({"data.augment": augment, "train.batch_size": BATCH, "train.jit_compile": jit_compile})
     config = resolve_precision(with_overrides(resolve_config(name), overrides))
-    with dtype_policy(config.train.precision):
-        model = compile_model(config, steps_per_epoch=-(-len(data.x_train) // BATCH))
-        dataset = training_set(config, data)
+    model, dataset = model_and_training_set(config, data, steps_per_epoch=-(-len(data.x_train) // BATCH))
     runner = Runner(lambda: model.fit(dataset, epochs=1, verbose=0), keras_accuracy(model), config.train.precision)
     return runner, bool(model.jit_compile)
 

@@ -14,7 +14,13 @@ from mnist_zoo import ConfigError, train
 from mnist_zoo.config import load_config, recipe_path, resolve_config, with_overrides
 from mnist_zoo.training.callbacks import TrainingDiverged, read_history
 from mnist_zoo.training.optimizers import slow_average_warning
-from mnist_zoo.training.runner import backed_up_epochs, compile_model, load_run_data, training_set
+from mnist_zoo.training.runner import (
+    backed_up_epochs,
+    compile_model,
+    load_run_data,
+    model_and_training_set,
+    training_set,
+)
 
 STEPS = 4  # 256 training images in batches of 64
 TINY = {"data.train_size": 256, "data.validation_size": 500, "data.test_size": 500, "train.batch_size": 64}
@@ -224,6 +230,16 @@ def test_the_train_step_is_traced_once(mnist, model, jit):
     compiled.train_step = lambda batch: (traces.append(1), step(batch))[1]
     compiled.fit(training_set(config, data), epochs=2, shuffle=False, verbose=0)  # the pipeline shuffles
     assert len(traces) == 1
+
+
+def test_the_benchmarks_training_path_is_built_in_the_configs_precision(mnist):
+    """What speed.py and precision.py time, and what their precision columns say, is the same policy."""
+    config = with_overrides(resolve_config("cnn_fast"), {**TINY, "train.precision": "mixed_bfloat16"})
+    model, dataset = model_and_training_set(config, load_run_data(config), steps_per_epoch=STEPS)
+    assert next(layer for layer in model.layers if layer.weights).dtype_policy.name == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # the policy was the build's only
+    images, labels = next(iter(dataset))
+    assert images.shape == (64, 28, 28) and labels.shape[0] == 64
 
 
 def test_auto_xla_only_for_dense_models_on_runs_long_enough_to_repay_it():

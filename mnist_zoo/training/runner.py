@@ -267,6 +267,13 @@ def training_set(
     )
 
 
+def model_and_training_set(config: RunConfig, data: Data, steps_per_epoch: int) -> tuple[keras.Model, tf.data.Dataset]:
+    """The compiled model and training batches of `config` on `data`, both built under its (concrete)
+    precision, as `train` builds them on one device: for timing the training path outside `train`."""
+    with dtype_policy(config.train.precision):
+        return compile_model(config, steps_per_epoch), training_set(config, data)
+
+
 @contextlib.contextmanager
 def op_determinism(enabled: bool) -> Iterator[None]:
     """TensorFlow's op determinism on inside the block when `enabled`, and as it was before afterwards:
