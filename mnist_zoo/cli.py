@@ -24,6 +24,9 @@ def cmd_list(args: argparse.Namespace) -> None:
     from mnist_zoo.models import list_models, model_card
 
     names = list_models(args.pattern)
+    if not names:  # else `list cnn` prints an empty table: patterns are whole-name, shell-style
+        raise ZooError(f"no model matches {args.pattern!r} (shell-style, e.g. 'cnn*'); known models: "
+                       f"{', '.join(list_models())}")
     if args.json:
         print(json.dumps([dataclasses.asdict(model_card(name)) for name in names], indent=2))
         return

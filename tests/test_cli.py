@@ -73,6 +73,9 @@ def test_list_and_info(mnist):
     assert f"accuracy:       {card.accuracy:.3%} ± {100 * card.accuracy_std:.3f} over {card.seeds} seeds" in info.stdout
     assert f"measured_on:    {card.measured_on} (benchmarks/results/zoo.json)" in info.stdout
     assert '[model]\nname = "cnn_small"' in info.stdout
+    # a pattern is the whole name, shell-style: `list cnn` matches nothing and says so, not an empty table
+    assert_user_error(zoo("list", "cnn"), "no model matches 'cnn'", "cnn_small")
+    assert_user_error(zoo("list", "cnn", "--json"), "no model matches 'cnn'")
 
 
 def test_readme_synopsis_names_every_verb_option_and_format():
