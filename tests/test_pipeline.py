@@ -38,6 +38,27 @@ def test_training_shuffles_every_epoch_and_sees_every_image_once_with_its_label(
     assert not np.array_equal(np.concatenate(epochs[0][1]), np.concatenate(epochs[1][1]))
 
 
+def test_stacked_batches_are_the_same_batches_in_two_elements(small_mnist):
+    """What a train step running a stack in one call gets: each epoch's batches, the same as unstacked,
+    the full ones as one (n, B) stack and the short one as a (1, r) stack."""
+    (x_train, _), _ = small_mnist
+    options = {"batch_size": 128, "training": True, "seed": 3}
+    batches = make_dataset(x_train[:1000], np.arange(1000), **options)  # label = index
+    stacks = make_dataset(x_train[:1000], np.arange(1000), stacked=True, **options)
+    assert int(stacks.cardinality()) == 2
+    for _ in range(2):  # a fresh order each epoch, the same in both
+        images, labels = collect(stacks)
+        assert [stack.shape for stack in images] == [(7, 128, 28, 28), (1, 104, 28, 28)]
+        expected_images, expected_labels = collect(batches)
+        np.testing.assert_array_equal(np.concatenate([stack.reshape(-1, 28, 28) for stack in images]),
+                                      np.concatenate(expected_images))
+        np.testing.assert_array_equal(np.concatenate([stack.reshape(-1) for stack in labels]),
+                                      np.concatenate(expected_labels))
+    for count, shapes in ((256, [(2, 128, 28, 28)]), (100, [(1, 100, 28, 28)])):  # no short batch; no full one
+        stacks = make_dataset(x_train[:count], np.arange(count), stacked=True, **options)
+        assert [stack.shape for stack in collect(stacks)[0]] == shapes and int(stacks.cardinality()) == 1
+
+
 def test_pipeline_runs_without_the_autotuner(small_mnist):
     # the autotuner held training at a fixed, slower rate for whole epochs on 2 cores (README, Speed)
     (x_train, y_train), _ = small_mnist
@@ -132,6 +153,7 @@ def test_no_augmentation_when_evaluating(small_mnist):
         ({"batch_size": 0}, "batch_size must be at least 1"),
         ({"batch_size": 8, "label_smoothing": 0.1}, "needs one_hot"),
         ({"batch_size": 8, "one_hot": True, "label_smoothing": 1.5}, r"label_smoothing must be in \[0, 1\)"),
+        ({"batch_size": 8, "stacked": True, "augment": Augmentation()}, "stacked batches are for training without"),
     ],
 )
 def test_bad_pipeline_options(small_mnist, options, match):

@@ -19,6 +19,7 @@ from mnist_zoo.training.runner import (
     compile_model,
     load_run_data,
     model_and_training_set,
+    stacks_batches,
     training_set,
 )
 
@@ -230,6 +231,33 @@ def test_the_train_step_is_traced_once(mnist, model, jit):
     compiled.train_step = lambda batch: (traces.append(1), step(batch))[1]
     compiled.fit(training_set(config, data), epochs=2, shuffle=False, verbose=0)  # the pipeline shuffles
     assert len(traces) == 1
+
+
+def test_stacked_batches_train_as_the_same_steps_as_batches_one_at_a_time(mnist):
+    """An XLA run without augmentation feeds each epoch as stacks of batches, a call each: the same updates
+    and metrics as its batches fed one at a time (10 steps an epoch: 9 full batches and a short one)."""
+    config = with_overrides(resolve_config("mlp_sigmoid"), {**TINY, "data.train_size": 600, "data.augment": False,
+                                                            "train.jit_compile": "on"})
+    data = load_run_data(config)
+    dense, convolutional = keras.Sequential([keras.layers.Dense(2)]), keras.Sequential([keras.layers.Conv2D(2, 3)])
+    assert stacks_batches(config, dense, xla=True, replicas=1)
+    assert not stacks_batches(config, dense, xla=False, replicas=1) and not stacks_batches(config, dense, True, 2)
+    assert not stacks_batches(with_overrides(config, {"data.augment": True}), dense, xla=True, replicas=1)
+    assert not stacks_batches(config, convolutional, xla=True, replicas=1)
+    runs = []
+    for stacked in (True, False):
+        keras.utils.set_random_seed(0)
+        model = compile_model(config, steps_per_epoch=10)
+        dataset = training_set(config, data, stacked=stacked)
+        assert int(dataset.cardinality()) == (2 if stacked else 10)
+        history = model.fit(dataset, epochs=2, shuffle=False, verbose=0)
+        runs.append((int(model.optimizer.iterations), history.history, model.get_weights()))
+    (steps, history, weights), (single_steps, single_history, single_weights) = runs
+    assert steps == single_steps == 20
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(history[key], single_history[key], rtol=1e-5)
+    for weight, single in zip(weights, single_weights):
+        np.testing.assert_allclose(weight, single, rtol=1e-4, atol=1e-6)
 
 
 def test_the_benchmarks_training_path_is_built_in_the_configs_precision(mnist):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -110,8 +111,11 @@ def encode_labels(labels: tf.Tensor, *, one_hot: bool, label_smoothing: float) -
     return tf.one_hot(labels, NUM_CLASSES) * (1.0 - label_smoothing) + label_smoothing / NUM_CLASSES
 
 
-def shuffled_batches(images: tf.Tensor, labels: tf.Tensor, batch_size: int, seed: int | None) -> tf.data.Dataset:
-    """(images, labels) batches of one fresh permutation of the whole set per pass, the last batch short.
+def shuffled_batches(
+    images: tf.Tensor, labels: tf.Tensor, batch_size: int, seed: int | None, stacked: bool = False
+) -> tf.data.Dataset:
+    """(images, labels) batches of one fresh permutation of the whole set per pass, the last batch short;
+    `stacked`, the same batches as two elements: the full ones stacked (n, B, ...), the short one (1, r, ...).
 
     One stateless shuffle of the whole set per epoch, gathered in one op and
     cut into batches by a reshape: no per-element shuffle buffer (which cost
@@ -125,16 +129,22 @@ def shuffled_batches(images: tf.Tensor, labels: tf.Tensor, batch_size: int, seed
         order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=tf.stack([draw, 0]))
         shuffled_images, shuffled_labels = tf.gather(images, order), tf.gather(labels, order)
         cut = full * batch_size
-        batches = tf.data.Dataset.from_tensor_slices((
-            tf.reshape(shuffled_images[:cut], (full, batch_size, *images.shape[1:])),
-            tf.reshape(shuffled_labels[:cut], (full, batch_size)),
-        ))
+        full_batches = (tf.reshape(shuffled_images[:cut], (full, batch_size, *images.shape[1:])),
+                        tf.reshape(shuffled_labels[:cut], (full, batch_size)))
+        short_batch = (shuffled_images[cut:], shuffled_labels[cut:])
+        if stacked:  # an element each: the stack of full batches, and the short batch as a stack of one
+            parts = [tf.data.Dataset.from_tensors(full_batches)] if full else []
+            short = tf.data.Dataset.from_tensors(tuple(part[None] for part in short_batch))
+        else:
+            parts = [tf.data.Dataset.from_tensor_slices(full_batches)]
+            short = tf.data.Dataset.from_tensors(short_batch)
         if cut < count:
-            batches = batches.concatenate(tf.data.Dataset.from_tensors((shuffled_images[cut:], shuffled_labels[cut:])))
-        return batches
+            parts.append(short)
+        return functools.reduce(tf.data.Dataset.concatenate, parts)
 
     draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    return draws.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+    elements = int(full > 0) + int(count % batch_size > 0) if stacked else -(-count // batch_size)
+    return draws.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(elements))
 
 
 def distort(augment: Augmentation, augmenting: tf.Variable | None, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -155,6 +165,7 @@ def make_dataset(
     label_smoothing: float = 0.0,
     one_hot: bool = False,
     seed: int | None = None,
+    stacked: bool = False,
 ) -> tf.data.Dataset:
     """A dataset of (uint8 images (B, 28, 28), labels) batches.
 
@@ -166,6 +177,8 @@ def make_dataset(
     augmentation off while it holds False (see `CleanTail`).
     The last short batch is kept. Labels are int32 class ids, or float32
     one-hot rows when `one_hot` (with `label_smoothing`, as reference S0).
+    `stacked` (training without augmentation) gives each epoch's batches as
+    stacks, for a train step that runs a stack in one call (`runner.stacked_steps`).
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -173,12 +186,14 @@ def make_dataset(
         raise ConfigError("label_smoothing needs one_hot=True")
     if not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if stacked and (augment is not None or not training):
+        raise ConfigError("stacked batches are for training without augmentation")
     if len(images) != len(labels):
         raise ConfigError(f"{len(images)} images but {len(labels)} labels")
     images = tf.constant(np.asarray(images, dtype=np.uint8))
     labels = tf.constant(np.asarray(labels, dtype=np.int32))
     if training:
-        dataset = shuffled_batches(images, labels, batch_size, seed)
+        dataset = shuffled_batches(images, labels, batch_size, seed, stacked)
     else:
         dataset = tf.data.Dataset.range(len(labels)).batch(batch_size).map(
             lambda index: (tf.gather(images, index), tf.gather(labels, index)),

@@ -136,6 +136,33 @@ def use_xla(config: RunConfig, model: keras.Model, replicas: int, steps: int) ->
     return not has_convolutions(model) and replicas == 1 and not config.train.deterministic and steps >= XLA_MIN_STEPS
 
 
+def stacks_batches(config: RunConfig, model: keras.Model, xla: bool, replicas: int) -> bool:
+    """Whether training feeds each epoch's batches as stacks, each run in one call (`stacked_steps`): for a
+    train step XLA compiles, on one replica, without augmentation (which makes its batches one at a time),
+    of a model without convolutions (XLA ran `cnn_small`'s stacks at a tenth of its speed batch by batch:
+    issue 5's notes)."""
+    return xla and replicas == 1 and not config.data.augment and not has_convolutions(model)
+
+
+def stacked_steps(model: keras.Model) -> None:
+    """Let `model`'s train step also take a stack of batches (images (n, B, 28, 28)) and run its n steps in
+    one call: under XLA one compiled loop, in place of n calls that each cost more than a small MLP's step."""
+    step = model.train_step
+
+    def train_step(data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        images, labels = data
+        if images.shape.rank == 3:  # one batch
+            return step(data)
+
+        def next_step(index: tf.Tensor, logs: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+            return index + 1, step((images[index], labels[index]))
+
+        logs = step((images[0], labels[0]))  # outside the loop, where Keras may still create metric variables
+        return tf.while_loop(lambda index, _: index < tf.shape(images)[0], next_step, (tf.constant(1), logs))[1]
+
+    model.train_step = train_step
+
+
 def has_convolutions(model: keras.Model) -> bool:
     """Whether `model` has a Conv2D layer: what decides the "auto" choices of XLA and precision."""
     return any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
@@ -179,15 +206,19 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
     if replicas > 1:
         synchronize_batch_norm(model)
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
+    xla = use_xla(config, model, replicas, steps_per_epoch * config.train.epochs)
+    stacked = stacks_batches(config, model, xla, replicas)
     model.compile(
         optimizer=optimizer,
         loss=make_loss(config.train.loss, config.data.label_smoothing),
         metrics=[accuracy_metric(one_hot)],
-        # Keras's multi-step loop fails under MirroredStrategy ("while/cond/Placeholder"), so
-        # several replicas run one step per execution
-        steps_per_execution=config.train.steps_per_execution if replicas == 1 else 1,
-        jit_compile=use_xla(config, model, replicas, steps_per_epoch * config.train.epochs),
+        # Keras's multi-step loop fails under MirroredStrategy ("while/cond/Placeholder"), so several
+        # replicas run one step per execution; a stack of batches is already many steps
+        steps_per_execution=config.train.steps_per_execution if replicas == 1 and not stacked else 1,
+        jit_compile=xla,
     )
+    if stacked:
+        stacked_steps(model)
     # the optimizer's slots now (Keras builds them inside the first trace of the train step when
     # no distribution strategy is set, and tf.function traces a function that creates variables
     # twice: over a second of every run's first epoch on 2 cores)
@@ -244,14 +275,15 @@ def backed_up_epochs(directory: Path) -> int:
 
 
 def training_set(
-    config: RunConfig, data: Data, first_epoch: int = 0, augmenting: tf.Variable | None = None
+    config: RunConfig, data: Data, first_epoch: int = 0, augmenting: tf.Variable | None = None, stacked: bool = False
 ) -> tf.data.Dataset:
     """The shuffled, batched (and, if the config says so, augmented) training batches.
 
     Each pass over the dataset draws a fresh order and fresh distortions from
     the seed. A run resumed at a later epoch draws from a seed derived from that
     epoch, so it does not replay the first epochs' draws. `augmenting` is the
-    switch `CleanTail` turns off for the last `data.clean_epochs`.
+    switch `CleanTail` turns off for the last `data.clean_epochs`. `stacked`: the
+    same batches in stacks (`stacks_batches`).
     """
     augment = None
     if config.data.augment:
@@ -263,7 +295,7 @@ def training_set(
     return make_dataset(
         data.x_train, data.y_train, batch_size=config.train.batch_size, training=True, augment=augment,
         augmenting=augmenting, label_smoothing=config.data.label_smoothing,
-        one_hot=needs_one_hot(config.train.loss, config.data.label_smoothing), seed=seed,
+        one_hot=needs_one_hot(config.train.loss, config.data.label_smoothing), seed=seed, stacked=stacked,
     )
 
 
@@ -271,7 +303,8 @@ def model_and_training_set(config: RunConfig, data: Data, steps_per_epoch: int) 
     """The compiled model and training batches of `config` on `data`, both built under its (concrete)
     precision, as `train` builds them on one device: for timing the training path outside `train`."""
     with dtype_policy(config.train.precision):
-        return compile_model(config, steps_per_epoch), training_set(config, data)
+        model = compile_model(config, steps_per_epoch)
+        return model, training_set(config, data, stacked=stacks_batches(config, model, bool(model.jit_compile), 1))
 
 
 @contextlib.contextmanager
@@ -350,7 +383,8 @@ def fit_and_finish(
 
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
     augmenting = tf.Variable(True, trainable=False, name="augmenting") if config.data.clean_epochs else None
-    train_set = training_set(config, data, first_epoch=done, augmenting=augmenting)
+    stacked = stacks_batches(config, model, bool(model.jit_compile), strategy.num_replicas_in_sync)
+    train_set = training_set(config, data, first_epoch=done, augmenting=augmenting, stacked=stacked)
     validating = len(data.x_val) > 0
     val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
     # the untrained loss on one batch: the divergence check's yardstick, since with several
