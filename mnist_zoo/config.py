@@ -99,7 +99,8 @@ class TrainConfig:
     # mixed_bfloat16 for models with convolutions on CPUs with bfloat16 instructions, float32 otherwise.
     precision: str = "auto"
     # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
-    # callbacks see one batch end per call; 1 under a several-replica strategy), and XLA:
+    # callbacks see one batch end per call; 1 under a several-replica strategy, and unused where
+    # an epoch comes as stacks of batches, each one call: runner.stacks_batches), and XLA:
     # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU) in runs
     # of at least 2,000 steps (shorter ones do not repay the compilation), "on" or "off" force it.
     steps_per_execution: int = 64
