@@ -38,15 +38,16 @@ def test_training_shuffles_every_epoch_and_sees_every_image_once_with_its_label(
     assert not np.array_equal(np.concatenate(epochs[0][1]), np.concatenate(epochs[1][1]))
 
 
-def test_stacked_batches_are_the_same_batches_in_two_elements(small_mnist):
-    """What a train step running a stack in one call gets: each epoch's batches, the same as unstacked,
-    the full ones as one (n, B) stack and the short one as a (1, r) stack."""
+@pytest.mark.parametrize("augment", [None, Augmentation(), Augmentation(elastic_alpha=36.0)], ids=["plain", "affine", "elastic"])
+def test_stacked_batches_are_the_same_batches_in_two_elements(small_mnist, augment):
+    """What a train step running a stack in one call gets: each epoch's batches, the same as unstacked
+    (and distorted the same), the full ones as one (n, B) stack and the short one as a (1, r) stack."""
     (x_train, _), _ = small_mnist
-    options = {"batch_size": 128, "training": True, "seed": 3}
+    options = {"batch_size": 128, "training": True, "seed": 3, "augment": augment}
     batches = make_dataset(x_train[:1000], np.arange(1000), **options)  # label = index
     stacks = make_dataset(x_train[:1000], np.arange(1000), stacked=True, **options)
     assert int(stacks.cardinality()) == 2
-    for _ in range(2):  # a fresh order each epoch, the same in both
+    for _ in range(2):  # a fresh order (and fresh distortions) each epoch, the same in both
         images, labels = collect(stacks)
         assert [stack.shape for stack in images] == [(7, 128, 28, 28), (1, 104, 28, 28)]
         expected_images, expected_labels = collect(batches)
@@ -54,9 +55,14 @@ def test_stacked_batches_are_the_same_batches_in_two_elements(small_mnist):
                                       np.concatenate(expected_images))
         np.testing.assert_array_equal(np.concatenate([stack.reshape(-1) for stack in labels]),
                                       np.concatenate(expected_labels))
-    for count, shapes in ((256, [(2, 128, 28, 28)]), (100, [(1, 100, 28, 28)])):  # no short batch; no full one
+        distorted = np.concatenate(expected_images) != x_train[np.concatenate(expected_labels)]
+        assert distorted.mean() > 0.1 if augment else not distorted.any()
+    for count, shape in ((256, (2, 128, 28, 28)), (100, (1, 100, 28, 28))):  # no short batch; no full one
         stacks = make_dataset(x_train[:count], np.arange(count), stacked=True, **options)
-        assert [stack.shape for stack in collect(stacks)[0]] == shapes and int(stacks.cardinality()) == 1
+        (stack,), _ = collect(stacks)
+        assert stack.shape == shape and int(stacks.cardinality()) == 1
+        batches = make_dataset(x_train[:count], np.arange(count), **options)
+        np.testing.assert_array_equal(stack.reshape(-1, 28, 28), np.concatenate(collect(batches)[0]))
 
 
 def test_pipeline_runs_without_the_autotuner(small_mnist):
@@ -141,6 +147,20 @@ def test_clean_tail_trains_the_last_epochs_of_fit_on_undistorted_images(small_mn
     assert not bool(augmenting.numpy())
 
 
+def test_the_augmenting_switch_holds_for_stacked_batches(small_mnist):
+    """`CleanTail`'s switch, read as each stack is made, as it is for each batch."""
+    (x_train, _), _ = small_mnist
+    augmenting = tf.Variable(False, trainable=False)
+    dataset = make_dataset(x_train[:200], np.arange(200), batch_size=64, training=True, augment=Augmentation(),
+                           augmenting=augmenting, seed=2, stacked=True)
+    for switch, distorted in ((False, False), (True, True)):
+        augmenting.assign(switch)
+        images, labels = collect(dataset)
+        changed = np.concatenate([stack.reshape(-1, 28, 28) for stack in images]) != x_train[np.concatenate(
+            [stack.reshape(-1) for stack in labels])]
+        assert changed.any() == distorted
+
+
 def test_no_augmentation_when_evaluating(small_mnist):
     _, (x_test, y_test) = small_mnist
     images = collect(make_dataset(x_test[:64], y_test[:64], batch_size=64, training=False, augment=Augmentation()))[0][0]
@@ -153,10 +173,10 @@ def test_no_augmentation_when_evaluating(small_mnist):
         ({"batch_size": 0}, "batch_size must be at least 1"),
         ({"batch_size": 8, "label_smoothing": 0.1}, "needs one_hot"),
         ({"batch_size": 8, "one_hot": True, "label_smoothing": 1.5}, r"label_smoothing must be in \[0, 1\)"),
-        ({"batch_size": 8, "stacked": True, "augment": Augmentation()}, "stacked batches are for training without"),
+        ({"batch_size": 8, "stacked": True, "training": False}, "stacked batches are for training"),
     ],
 )
 def test_bad_pipeline_options(small_mnist, options, match):
     _, (x_test, y_test) = small_mnist
     with pytest.raises(ConfigError, match=match):
-        make_dataset(x_test[:8], y_test[:8], training=True, **options)
+        make_dataset(x_test[:8], y_test[:8], **{"training": True, **options})

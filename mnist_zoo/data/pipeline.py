@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -69,10 +70,27 @@ class Augmentation:
     def __call__(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Distort a uint8 batch (B, 28, 28) with a stateless `seed` pair; uint8 out."""
         count = tf.shape(images)[0]
-        transforms = self.transforms(count, seed)
+        offsets = self.displacements(count, seed + 1) if self.elastic_alpha else None
+        return self._warp(images, self.transforms(count, seed), offsets)
+
+    def stack(self, images: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
+        """Distort a stack of uint8 batches (n, B, 28, 28), batch k with the seed pair `seeds[k]`: the images
+        each batch's own call gives, drawn batch by batch and resampled in one call for the whole stack."""
+        shape = tf.shape(images)
+
+        def per_batch(draw: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
+            drawn = tf.map_fn(draw, seeds, fn_output_signature=tf.float32)
+            return tf.reshape(drawn, tf.concat([[-1], tf.shape(drawn)[2:]], axis=0))
+
+        transforms = per_batch(lambda seed: self.transforms(shape[1], seed))
+        offsets = per_batch(lambda seed: self.displacements(shape[1], seed + 1)) if self.elastic_alpha else None
+        return tf.reshape(self._warp(tf.reshape(images, (-1, IMAGE_SIDE, IMAGE_SIDE)), transforms, offsets), shape)
+
+    def _warp(self, images: tf.Tensor, transforms: tf.Tensor, offsets: tf.Tensor | None) -> tf.Tensor:
+        """uint8 images (N, 28, 28) resampled at their affine maps (plus elastic `offsets`); uint8 out."""
         floats = tf.cast(images, tf.float32)
-        if self.elastic_alpha:
-            moved = self._resample(floats, transforms, self.displacements(count, seed + 1))
+        if offsets is not None:
+            moved = self._resample(floats, transforms, offsets)
         else:
             moved = keras.ops.image.affine_transform(floats[..., tf.newaxis], transforms)[..., 0]
         return tf.cast(tf.clip_by_value(tf.round(moved), 0.0, 255.0), tf.uint8)
@@ -147,11 +165,17 @@ def shuffled_batches(
     return draws.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(elements))
 
 
-def distort(augment: Augmentation, augmenting: tf.Variable | None, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """`augment(images, seed)`, or `images` unchanged while the `augmenting` switch is off."""
+def distort(
+    augment: Augmentation, augmenting: tf.Variable | None, images: tf.Tensor, seeds: tf.Tensor, stacked: bool
+) -> tf.Tensor:
+    """A batch distorted with its seed pair, or (`stacked`) a stack of n batches with the first n of
+    `seeds`; `images` unchanged while the `augmenting` switch is off."""
+    def distorted() -> tf.Tensor:
+        return augment.stack(images, seeds[: tf.shape(images)[0]]) if stacked else augment(images, seeds)
+
     if augmenting is None:
-        return augment(images, seed)
-    return tf.cond(augmenting, lambda: augment(images, seed), lambda: images)
+        return distorted()
+    return tf.cond(augmenting, distorted, lambda: images)
 
 
 def make_dataset(
@@ -177,8 +201,9 @@ def make_dataset(
     augmentation off while it holds False (see `CleanTail`).
     The last short batch is kept. Labels are int32 class ids, or float32
     one-hot rows when `one_hot` (with `label_smoothing`, as reference S0).
-    `stacked` (training without augmentation) gives each epoch's batches as
-    stacks, for a train step that runs a stack in one call (`runner.stacked_steps`).
+    `stacked` (training) gives each epoch's batches as stacks, for a train step
+    that runs a stack in one call (`runner.stacked_steps`): the same batches,
+    with the same distortions, each stack distorted in one call.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -186,8 +211,8 @@ def make_dataset(
         raise ConfigError("label_smoothing needs one_hot=True")
     if not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    if stacked and (augment is not None or not training):
-        raise ConfigError("stacked batches are for training without augmentation")
+    if stacked and not training:
+        raise ConfigError("stacked batches are for training")
     if len(images) != len(labels):
         raise ConfigError(f"{len(images)} images but {len(labels)} labels")
     images = tf.constant(np.asarray(images, dtype=np.uint8))
@@ -202,8 +227,10 @@ def make_dataset(
     if training and augment is not None:
         # one stateless seed pair per batch, fresh every epoch: reproducible under a fixed seed
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        if stacked:  # the pairs batch by batch as unstacked: a stack of the full batches', then the short one's
+            seeds = seeds.batch(max(len(labels) // batch_size, 1))
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda example, pair: (distort(augment, augmenting, example[0], pair), example[1]),
+            lambda example, pairs: (distort(augment, augmenting, example[0], pairs, stacked), example[1]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     if one_hot:
@@ -219,4 +246,7 @@ def make_dataset(
     # (cnn_small at 4.0k images/s against 8k, mlp_bn at 21.5k against 31k) for whole epochs;
     # without it the AUTOTUNE parallelism and buffer above take tf.data's fixed defaults
     options.autotune.enabled = False
+    if stacked:  # a stack is one element, made by one call: its ops may use every core (0), where tf.data
+        # ran them on one, which made distorting a stack slower than distorting its batches in parallel
+        options.threading.max_intra_op_parallelism = 0
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
