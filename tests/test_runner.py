@@ -241,9 +241,12 @@ def test_stacked_batches_train_as_the_same_steps_as_batches_one_at_a_time(mnist,
                                                             "train.jit_compile": "on"})
     data = load_run_data(config)
     dense, convolutional = keras.Sequential([keras.layers.Dense(2)]), keras.Sequential([keras.layers.Conv2D(2, 3)])
-    assert stacks_batches(dense, xla=True, replicas=1)
-    assert not stacks_batches(dense, xla=False, replicas=1) and not stacks_batches(dense, xla=True, replicas=2)
-    assert not stacks_batches(convolutional, xla=True, replicas=1)
+    assert stacks_batches(config, dense, xla=True, replicas=1)
+    assert not stacks_batches(config, dense, xla=False, replicas=1) and not stacks_batches(config, dense, True, 2)
+    assert not stacks_batches(config, convolutional, xla=True, replicas=1)
+    elastic = with_overrides(config, {"data.augment": True, "data.elastic_alpha": 36.0})
+    assert not stacks_batches(elastic, dense, xla=True, replicas=1)
+    assert stacks_batches(with_overrides(elastic, {"data.augment": False}), dense, xla=True, replicas=1)
     runs = []
     for stacked in (True, False):
         keras.utils.set_random_seed(0)

@@ -59,7 +59,15 @@ class Augmentation:
 
     def displacements(self, count: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """`count` elastic displacement fields (B, 28, 28, 2) of (x, y) offsets in pixels."""
-        noise = tf.random.stateless_uniform((count, IMAGE_SIDE, IMAGE_SIDE, 2), seed=seed, minval=-1.0, maxval=1.0)
+        return self._smooth(self._noise(count, seed))
+
+    @staticmethod
+    def _noise(count: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """`count` fields (B, 28, 28, 2) of uniform noise in [-1, 1)."""
+        return tf.random.stateless_uniform((count, IMAGE_SIDE, IMAGE_SIDE, 2), seed=seed, minval=-1.0, maxval=1.0)
+
+    def _smooth(self, noise: tf.Tensor) -> tf.Tensor:
+        """Noise fields smoothed by a Gaussian of `elastic_sigma` pixels and scaled by `elastic_alpha`."""
         radius = math.ceil(2 * self.elastic_sigma)
         taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / self.elastic_sigma) ** 2)
         taps = np.tile((taps / taps.sum()).astype(np.float32)[:, None, None], (1, 2, 1))  # (taps, 2 channels, 1)
@@ -83,7 +91,7 @@ class Augmentation:
             return tf.reshape(drawn, tf.concat([[-1], tf.shape(drawn)[2:]], axis=0))
 
         transforms = per_batch(lambda seed: self.transforms(shape[1], seed))
-        offsets = per_batch(lambda seed: self.displacements(shape[1], seed + 1)) if self.elastic_alpha else None
+        offsets = self._smooth(per_batch(lambda seed: self._noise(shape[1], seed + 1))) if self.elastic_alpha else None
         return tf.reshape(self._warp(tf.reshape(images, (-1, IMAGE_SIDE, IMAGE_SIDE)), transforms, offsets), shape)
 
     def _warp(self, images: tf.Tensor, transforms: tf.Tensor, offsets: tf.Tensor | None) -> tf.Tensor:

@@ -136,11 +136,13 @@ def use_xla(config: RunConfig, model: keras.Model, replicas: int, steps: int) ->
     return not has_convolutions(model) and replicas == 1 and not config.train.deterministic and steps >= XLA_MIN_STEPS
 
 
-def stacks_batches(model: keras.Model, xla: bool, replicas: int) -> bool:
+def stacks_batches(config: RunConfig, model: keras.Model, xla: bool, replicas: int) -> bool:
     """Whether training feeds each epoch's batches as stacks, each run in one call (`stacked_steps`): for a
     train step XLA compiles, on one replica, of a model without convolutions (XLA ran `cnn_small`'s stacks
-    at a tenth of its speed batch by batch: issue 5's notes)."""
-    return xla and replicas == 1 and not has_convolutions(model)
+    at a tenth of its speed batch by batch), without elastic distortions (which ran slower stacked than
+    distorted batch by batch in parallel: issue 5's notes)."""
+    elastic = config.data.augment and config.data.elastic_alpha > 0
+    return xla and replicas == 1 and not elastic and not has_convolutions(model)
 
 
 def stacked_steps(model: keras.Model) -> None:
@@ -206,7 +208,7 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
         synchronize_batch_norm(model)
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
     xla = use_xla(config, model, replicas, steps_per_epoch * config.train.epochs)
-    stacked = stacks_batches(model, xla, replicas)
+    stacked = stacks_batches(config, model, xla, replicas)
     model.compile(
         optimizer=optimizer,
         loss=make_loss(config.train.loss, config.data.label_smoothing),
@@ -303,7 +305,7 @@ def model_and_training_set(config: RunConfig, data: Data, steps_per_epoch: int) 
     precision, as `train` builds them on one device: for timing the training path outside `train`."""
     with dtype_policy(config.train.precision):
         model = compile_model(config, steps_per_epoch)
-        return model, training_set(config, data, stacked=stacks_batches(model, bool(model.jit_compile), 1))
+        return model, training_set(config, data, stacked=stacks_batches(config, model, bool(model.jit_compile), 1))
 
 
 @contextlib.contextmanager
@@ -382,7 +384,7 @@ def fit_and_finish(
 
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
     augmenting = tf.Variable(True, trainable=False, name="augmenting") if config.data.clean_epochs else None
-    stacked = stacks_batches(model, bool(model.jit_compile), strategy.num_replicas_in_sync)
+    stacked = stacks_batches(config, model, bool(model.jit_compile), strategy.num_replicas_in_sync)
     train_set = training_set(config, data, first_epoch=done, augmenting=augmenting, stacked=stacked)
     validating = len(data.x_val) > 0
     val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
