@@ -83,7 +83,8 @@ class Augmentation:
 
     def stack(self, images: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
         """Distort a stack of uint8 batches (n, B, 28, 28), batch k with the seed pair `seeds[k]`: the images
-        each batch's own call gives, drawn batch by batch and resampled in one call for the whole stack."""
+        each batch's own call gives, its random draws made batch by batch, the elastic smoothing and the
+        resampling done once for the whole stack."""
         shape = tf.shape(images)
 
         def per_batch(draw: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
