@@ -139,8 +139,8 @@ def use_xla(config: RunConfig, model: keras.Model, replicas: int, steps: int) ->
 def stacks_batches(config: RunConfig, model: keras.Model, xla: bool, replicas: int) -> bool:
     """Whether training feeds each epoch's batches as stacks, each run in one call (`stacked_steps`): for a
     train step XLA compiles, on one replica, of a model without convolutions (XLA ran `cnn_small`'s stacks
-    at a tenth of its speed batch by batch), without elastic distortions (which ran slower stacked than
-    distorted batch by batch in parallel: issue 5's notes)."""
+    at a tenth of its speed batch by batch), without elastic distortions (whose stacks did not beat their
+    batches distorted in parallel: 0.97x in an interleaved probe, issue 5's notes)."""
     elastic = config.data.augment and config.data.elastic_alpha > 0
     return xla and replicas == 1 and not elastic and not has_convolutions(model)
 
