@@ -19,7 +19,8 @@ a second; speed-ups are medians of the ratios within a round), batch 128, for
   torch    an equivalent PyTorch eager loop (only when `torch` is installed; the zoo never needs it),
            with glibc malloc set to reuse large buffers (reuse_large_buffers), so that PyTorch's
            speed does not hang on page faults.
-Achieved training FLOP/s (3x forward FLOPs per image) is reported against a float32
+Achieved training FLOP/s (`count_training_flops`: forward, weight and input gradients, less the
+first layer's input gradient, which nobody computes) is reported against a float32
 matrix-multiply peak measured in the same run, and the minor page faults of the median epoch per
 image: near 0 where a runner reuses its buffers, tens where it maps them afresh at every step.
 Each runner's model is then tested on the official test set, after the same number of epochs as
@@ -63,7 +64,8 @@ from mnist_zoo.benchmark import README, seconds_per_call
 from mnist_zoo.config import resolve_config, with_overrides
 from mnist_zoo.export import export_file, export_saved_model
 from mnist_zoo.files import replace_between, write_machine_report
-from mnist_zoo.models import build, count_flops
+from mnist_zoo.models import build
+from mnist_zoo.models.flops import count_training_flops
 from mnist_zoo.models.registry import builder_defaults
 from mnist_zoo.training.machine import machine_description
 from mnist_zoo.training.runner import (
@@ -242,7 +244,7 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
     """Images per second of each way of training `name`, with FLOP/s against the peak."""
     config = with_overrides(resolve_config(name), {"data.train_size": QUICK_IMAGES} if quick else {})
     data = load_run_data(config)
-    forward_flops = count_flops(build(name))
+    training_flops = count_training_flops(build(name))
     zoo, xla = zoo_runner(name, data, augment=False)
     runners = {
         "zoo": zoo,
@@ -259,9 +261,9 @@ def training_rows(name: str, quick: bool, peak: float) -> list[dict]:
         rounds, faults = [seconds for seconds, _ in runs], [count for _, count in runs]
         elapsed = statistics.median(rounds)
         rate = len(data.x_train) / elapsed
-        gflops = 3 * forward_flops * rate / 1e9
+        gflops = training_flops * rate / 1e9
         rows.append({"model": name, "runner": runner, "precision": runners[runner].precision,
-                     "batch_size": BATCH, "images": len(data.x_train),
+                     "batch_size": BATCH, "images": len(data.x_train), "train_flops_per_image": training_flops,
                      "epoch_seconds": elapsed, "round_seconds": rounds, "images_per_second": rate, "train_gflops_per_second": gflops,
                      "fraction_of_matmul_peak": gflops / peak,
                      "page_faults_per_image": statistics.median(faults) / len(data.x_train),

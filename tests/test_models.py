@@ -8,7 +8,7 @@ import pytest
 
 from mnist_zoo import ConfigError, build, list_models, make_dataset, model_card, register_model
 from mnist_zoo.config import recipe_path, resolve_config
-from mnist_zoo.models.flops import count_flops
+from mnist_zoo.models.flops import count_flops, count_training_flops
 
 # Parameter counts written out from each architecture (weights + biases; BatchNorm has 4 per unit).
 DOCUMENTED_PARAMS = {
@@ -111,6 +111,18 @@ def test_model_card_fields():
     assert card.reference.startswith("S4") and card.recipe == "zoo_configs/cnn_small.toml"
     assert card.defaults["filters"] == (32, 64)
     assert card.accuracy is None or 0.9 < card.accuracy <= 1.0
+
+
+def test_training_flops_skip_only_the_first_layers_input_gradient():
+    # forward, weight gradients and input gradients, each the forward's multiply-adds, but no gradient
+    # for the images: 784x512 (mlp_bn) and the 3x3x1x32 convolution over 26x26 positions (cnn_small)
+    # once less; the nested-model case counts the layers inside
+    mlp = 784 * 512 + 512 * 512 + 512 * 10
+    assert count_training_flops(build("mlp_bn")) == 2 * (3 * mlp - 784 * 512) + 3 * 2 * (2 * 512)  # + BatchNorm
+    convolutions = 26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 64 + 64 * 10
+    assert count_training_flops(build("cnn_small")) == 2 * (3 * convolutions - 26 * 26 * 32 * 9)
+    outer = keras.Sequential([keras.Input((28, 28)), build("cnn_small")])
+    assert count_training_flops(outer) == count_training_flops(build("cnn_small"))
 
 
 @pytest.mark.parametrize("name", list_models())

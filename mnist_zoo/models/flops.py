@@ -1,4 +1,4 @@
-"""Forward FLOPs per image, counted from the layers (a multiply-add counts as two)."""
+"""Forward and training FLOPs per image, counted from the layers (a multiply-add counts as two)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,20 @@ def layer_flops(layer: keras.layers.Layer) -> int:
     return 0
 
 
+def leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of `model` in order, with nested models replaced by their own layers."""
+    return [leaf for layer in model.layers
+            for leaf in (leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])]
+
+
 def count_flops(model: keras.Model) -> int:
     """Forward FLOPs of `model` for a single image, including nested models."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += count_flops(layer)
-        else:
-            total += layer_flops(layer)
-    return total
+    return sum(layer_flops(layer) for layer in leaf_layers(model))
+
+
+def count_training_flops(model: keras.Model) -> int:
+    """FLOPs of one training step per image: the forward pass, then each layer's weight gradient and
+    input gradient (each the forward's FLOPs again), except the input gradient of the first layer with
+    FLOPs: no trainable weight lies upstream of it, so TensorFlow never computes it."""
+    first = next((layer_flops(layer) for layer in leaf_layers(model) if layer_flops(layer)), 0)
+    return 3 * count_flops(model) - first
