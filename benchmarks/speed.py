@@ -409,7 +409,8 @@ def machine_section(result: dict) -> list[str]:
              f"Command: `{result['command']}`"
              + (f", {result['wall_seconds'] / 60:.0f} minutes in all." if "wall_seconds" in result else ""), "",
              "### Training (batch 128, the median of full epochs after a warm-up epoch, runners taking turns)",
-             ""]
+             "", "GFLOP/s: images/s times the arithmetic of a training step per image (`count_training_flops`: "
+             "forward, weight and input gradients, less the first layer's input gradient).", ""]
     lines += table("| model | runner | precision | epochs timed | images/s | slowest-fastest epoch images/s | GFLOP/s "
                    "| of matmul peak | page faults per image | test accuracy after all its epochs |", [
         # runs before the precision column were all float32 (the zoo runner ignored the recipe's precision)
