@@ -36,5 +36,5 @@ def count_training_flops(model: keras.Model) -> int:
     """FLOPs of one training step per image: the forward pass, then each layer's weight gradient and
     input gradient (each the forward's FLOPs again), except the input gradient of the first layer with
     FLOPs: no trainable weight lies upstream of it, so TensorFlow never computes it."""
-    first = next((layer_flops(layer) for layer in leaf_layers(model) if layer_flops(layer)), 0)
-    return 3 * count_flops(model) - first
+    flops = [layer_flops(layer) for layer in leaf_layers(model)]
+    return 3 * sum(flops) - next((count for count in flops if count), 0)
