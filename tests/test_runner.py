@@ -20,6 +20,7 @@ from mnist_zoo.training.runner import (
     load_run_data,
     model_and_training_set,
     stacks_batches,
+    takes_stacks,
     training_set,
 )
 
@@ -251,6 +252,7 @@ def test_stacked_batches_train_as_the_same_steps_as_batches_one_at_a_time(mnist,
     for stacked in (True, False):
         keras.utils.set_random_seed(0)
         model = compile_model(config, steps_per_epoch=10)
+        assert takes_stacks(model)  # compile_model followed stacks_batches
         dataset = training_set(config, data, stacked=stacked)
         assert int(dataset.cardinality()) == (2 if stacked else 10)
         history = model.fit(dataset, epochs=2, shuffle=False, verbose=0)
@@ -270,7 +272,7 @@ def test_the_benchmarks_training_path_is_built_in_the_configs_precision(mnist):
     assert next(layer for layer in model.layers if layer.weights).dtype_policy.name == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"  # the policy was the build's only
     images, labels = next(iter(dataset))
-    assert images.shape == (64, 28, 28) and labels.shape[0] == 64
+    assert not takes_stacks(model) and images.shape == (64, 28, 28) and labels.shape[0] == 64
 
 
 def test_auto_xla_only_for_dense_models_on_runs_long_enough_to_repay_it():

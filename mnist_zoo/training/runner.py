@@ -161,7 +161,14 @@ def stacked_steps(model: keras.Model) -> None:
         logs = step((images[0], labels[0]))  # outside the loop, where Keras may still create metric variables
         return tf.while_loop(lambda index, _: index < tf.shape(images)[0], next_step, (tf.constant(1), logs))[1]
 
+    train_step.takes_stacks = True
     model.train_step = train_step
+
+
+def takes_stacks(model: keras.Model) -> bool:
+    """Whether `model`'s train step runs stacks of batches (`stacked_steps`, which `compile_model` applies where
+    `stacks_batches` says so): whether its training set must come stacked."""
+    return getattr(model.train_step, "takes_stacks", False)
 
 
 def has_convolutions(model: keras.Model) -> bool:
@@ -284,7 +291,7 @@ def training_set(
     the seed. A run resumed at a later epoch draws from a seed derived from that
     epoch, so it does not replay the first epochs' draws. `augmenting` is the
     switch `CleanTail` turns off for the last `data.clean_epochs`. `stacked`: the
-    same batches in stacks (`stacks_batches`).
+    same batches in stacks, for a model that `takes_stacks`.
     """
     augment = None
     if config.data.augment:
@@ -305,7 +312,7 @@ def model_and_training_set(config: RunConfig, data: Data, steps_per_epoch: int) 
     precision, as `train` builds them on one device: for timing the training path outside `train`."""
     with dtype_policy(config.train.precision):
         model = compile_model(config, steps_per_epoch)
-        return model, training_set(config, data, stacked=stacks_batches(config, model, bool(model.jit_compile), 1))
+        return model, training_set(config, data, stacked=takes_stacks(model))
 
 
 @contextlib.contextmanager
@@ -384,8 +391,7 @@ def fit_and_finish(
 
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
     augmenting = tf.Variable(True, trainable=False, name="augmenting") if config.data.clean_epochs else None
-    stacked = stacks_batches(config, model, bool(model.jit_compile), strategy.num_replicas_in_sync)
-    train_set = training_set(config, data, first_epoch=done, augmenting=augmenting, stacked=stacked)
+    train_set = training_set(config, data, first_epoch=done, augmenting=augmenting, stacked=takes_stacks(model))
     validating = len(data.x_val) > 0
     val_set = make_dataset(data.x_val, data.y_val, batch_size=EVAL_BATCH, training=False, one_hot=one_hot) if validating else None
     # the untrained loss on one batch: the divergence check's yardstick, since with several
