@@ -67,6 +67,7 @@ from mnist_zoo.files import replace_between, write_machine_report
 from mnist_zoo.models import build
 from mnist_zoo.models.flops import count_training_flops
 from mnist_zoo.models.registry import builder_defaults
+from mnist_zoo.training.compiling import resolve_precision
 from mnist_zoo.training.machine import machine_description
 from mnist_zoo.training.runner import (
     Data,
@@ -74,7 +75,6 @@ from mnist_zoo.training.runner import (
     load_run_data,
     model_and_training_set,
     predict_probabilities,
-    resolve_precision,
     train,
 )
 

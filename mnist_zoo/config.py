@@ -100,7 +100,7 @@ class TrainConfig:
     precision: str = "auto"
     # Speed: train steps run per call into TensorFlow (amortises Python and callback overhead;
     # callbacks see one batch end per call; 1 under a several-replica strategy, and unused where
-    # an epoch comes as stacks of batches, each one call: runner.stacks_batches), and XLA:
+    # an epoch comes as stacks of batches, each one call: compiling.stacks_batches), and XLA:
     # "auto" compiles models without convolutions on one replica (XLA slows Conv2D on CPU) in runs
     # of at least 2,000 steps (shorter ones do not repay the compilation), "on" or "off" force it.
     steps_per_execution: int = 64

@@ -14,15 +14,8 @@ from mnist_zoo import ConfigError, train
 from mnist_zoo.config import load_config, recipe_path, resolve_config, with_overrides
 from mnist_zoo.training.callbacks import TrainingDiverged, read_history
 from mnist_zoo.training.optimizers import slow_average_warning
-from mnist_zoo.training.runner import (
-    backed_up_epochs,
-    compile_model,
-    load_run_data,
-    model_and_training_set,
-    stacks_batches,
-    takes_stacks,
-    training_set,
-)
+from mnist_zoo.training.compiling import compile_model, stacks_batches, takes_stacks
+from mnist_zoo.training.runner import backed_up_epochs, load_run_data, model_and_training_set, training_set
 
 STEPS = 4  # 256 training images in batches of 64
 TINY = {"data.train_size": 256, "data.validation_size": 500, "data.test_size": 500, "train.batch_size": 64}

@@ -211,7 +211,7 @@ def make_dataset(
     The last short batch is kept. Labels are int32 class ids, or float32
     one-hot rows when `one_hot` (with `label_smoothing`, as reference S0).
     `stacked` (training) gives each epoch's batches as stacks, for a train step
-    that runs a stack in one call (`runner.stacked_steps`): the same batches,
+    that runs a stack in one call (`compiling.stacked_steps`): the same batches,
     with the same distortions, each stack distorted in one call.
     """
     if batch_size < 1:

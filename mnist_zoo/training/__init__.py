@@ -1,1 +1,2 @@
-"""Training: config-driven runner on `model.fit`, losses, optimizers, schedules, callbacks, plots."""
+"""Training: config-driven runner on `model.fit`, compiling a config into a model, losses, optimizers, schedules,
+callbacks, plots."""
