@@ -227,20 +227,18 @@ def test_the_train_step_is_traced_once(mnist, model, jit):
     assert len(traces) == 1
 
 
-@pytest.mark.parametrize("augment", [False, True])
+@pytest.mark.parametrize("augment", [{}, {"data.augment": True}, {"data.augment": True, "data.elastic_alpha": 36.0}],
+                         ids=["plain", "affine", "elastic"])
 def test_stacked_batches_train_as_the_same_steps_as_batches_one_at_a_time(mnist, augment):
     """An XLA run of a dense model feeds each epoch as stacks of batches, a call each: the same updates
     and metrics as its batches fed one at a time (10 steps an epoch: 9 full batches and a short one)."""
-    config = with_overrides(resolve_config("mlp_sigmoid"), {**TINY, "data.train_size": 600, "data.augment": augment,
-                                                            "train.jit_compile": "on"})
+    config = with_overrides(resolve_config("mlp_sigmoid"), {**TINY, "data.train_size": 600, "data.augment": False,
+                                                            "train.jit_compile": "on", **augment})
     data = load_run_data(config)
     dense, convolutional = keras.Sequential([keras.layers.Dense(2)]), keras.Sequential([keras.layers.Conv2D(2, 3)])
-    assert stacks_batches(config, dense, xla=True, replicas=1)
-    assert not stacks_batches(config, dense, xla=False, replicas=1) and not stacks_batches(config, dense, True, 2)
-    assert not stacks_batches(config, convolutional, xla=True, replicas=1)
-    elastic = with_overrides(config, {"data.augment": True, "data.elastic_alpha": 36.0})
-    assert not stacks_batches(elastic, dense, xla=True, replicas=1)
-    assert stacks_batches(with_overrides(elastic, {"data.augment": False}), dense, xla=True, replicas=1)
+    assert stacks_batches(dense, xla=True, replicas=1)
+    assert not stacks_batches(dense, xla=False, replicas=1) and not stacks_batches(dense, True, 2)
+    assert not stacks_batches(convolutional, xla=True, replicas=1)
     runs = []
     for stacked in (True, False):
         keras.utils.set_random_seed(0)

@@ -28,13 +28,11 @@ def use_xla(config: RunConfig, model: keras.Model, replicas: int, steps: int) ->
     return not has_convolutions(model) and replicas == 1 and not config.train.deterministic and steps >= XLA_MIN_STEPS
 
 
-def stacks_batches(config: RunConfig, model: keras.Model, xla: bool, replicas: int) -> bool:
+def stacks_batches(model: keras.Model, xla: bool, replicas: int) -> bool:
     """Whether training feeds each epoch's batches as stacks, each run in one call (`stacked_steps`): for a
     train step XLA compiles, on one replica, of a model without convolutions (XLA ran `cnn_small`'s stacks
-    at a tenth of its speed batch by batch), without elastic distortions (whose stacks did not beat their
-    batches distorted in parallel: 0.97x in an interleaved probe, issue 5's notes)."""
-    elastic = config.data.augment and config.data.elastic_alpha > 0
-    return xla and replicas == 1 and not elastic and not has_convolutions(model)
+    at a tenth of its speed batch by batch)."""
+    return xla and replicas == 1 and not has_convolutions(model)
 
 
 def stacked_steps(model: keras.Model) -> None:
@@ -107,7 +105,7 @@ def compile_model(config: RunConfig, steps_per_epoch: int, replicas: int = 1) ->
         synchronize_batch_norm(model)
     one_hot = needs_one_hot(config.train.loss, config.data.label_smoothing)
     xla = use_xla(config, model, replicas, steps_per_epoch * config.train.epochs)
-    stacked = stacks_batches(config, model, xla, replicas)
+    stacked = stacks_batches(model, xla, replicas)
     model.compile(
         optimizer=optimizer,
         loss=make_loss(config.train.loss, config.data.label_smoothing),
