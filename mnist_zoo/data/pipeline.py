@@ -7,7 +7,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -22,14 +21,15 @@ class Augmentation:
     """Random affine (rotation, zoom, shift) and optional elastic distortions, one per image,
     applied per batch while training.
 
-    The three affine draws are composed into one map per image and applied in
-    a single `keras.ops.image.affine_transform` call (bilinear, zero fill):
-    a third of the cost of Keras's RandomRotation, RandomZoom and
-    RandomTranslation layers in sequence. With `elastic_alpha`, each image
-    also gets Simard et al.'s (2003) elastic distortion: uniform random
-    displacements smoothed by a Gaussian of `elastic_sigma` pixels and scaled
-    by `elastic_alpha`, added to the affine map so the image is resampled
-    once (bilinear, zero fill).
+    The three affine draws are composed into one map per image, and each
+    image is resampled once (bilinear, zero fill, as
+    `keras.ops.image.affine_transform`), by a sampler XLA compiles: a third
+    of the cost of `affine_transform`, itself a third of Keras's
+    RandomRotation, RandomZoom and RandomTranslation layers in sequence.
+    With `elastic_alpha`, each image also gets Simard et al.'s (2003) elastic
+    distortion: uniform random displacements smoothed by a Gaussian of
+    `elastic_sigma` pixels and scaled by `elastic_alpha`, added to the affine
+    map before that one resampling.
 
     Args:
         shift: largest translation, as a fraction of the image side.
@@ -97,28 +97,27 @@ class Augmentation:
 
     def _warp(self, images: tf.Tensor, transforms: tf.Tensor, offsets: tf.Tensor | None) -> tf.Tensor:
         """uint8 images (N, 28, 28) resampled at their affine maps (plus elastic `offsets`); uint8 out."""
-        floats = tf.cast(images, tf.float32)
-        if offsets is not None:
-            moved = self._resample(floats, transforms, offsets)
-        else:
-            moved = keras.ops.image.affine_transform(floats[..., tf.newaxis], transforms)[..., 0]
+        moved = self._resample(tf.cast(images, tf.float32), transforms, offsets)
         return tf.cast(tf.clip_by_value(tf.round(moved), 0.0, 255.0), tf.uint8)
 
     @staticmethod
     @tf.function(jit_compile=True)
-    def _resample(images: tf.Tensor, transforms: tf.Tensor, offsets: tf.Tensor) -> tf.Tensor:
-        """Bilinear samples of float images (B, 28, 28) at the affine maps' points plus `offsets`, zero fill.
+    def _resample(images: tf.Tensor, transforms: tf.Tensor, offsets: tf.Tensor | None) -> tf.Tensor:
+        """Bilinear samples of float images (B, 28, 28) at the affine maps' points (plus `offsets`), zero fill.
 
         Hand-written because `keras.ops.image.map_coordinates` needs a static
         batch size, which a tf.data batch does not have. Compiled by XLA into
         one loop: op by op, its gathers and element-wise steps took over half
-        of an elastic batch's distortion on 2 cores (issue 5's notes). XLA gives
-        each image the same samples whatever the batch size.
+        of an elastic batch's distortion on 2 cores, and `affine_transform`
+        took 3.2 times as long as this on an epoch's stack (issue 5's notes).
+        XLA gives each image the same samples whatever the batch size.
         """
         rows, cols = tf.meshgrid(*[tf.range(IMAGE_SIDE, dtype=tf.float32)] * 2, indexing="ij")
         a0, a1, a2, b0, b1, b2 = [tf.reshape(transforms[:, i], (-1, 1, 1)) for i in range(6)]
-        source_x = a0 * cols + a1 * rows + a2 + offsets[..., 0]
-        source_y = b0 * cols + b1 * rows + b2 + offsets[..., 1]
+        source_x = a0 * cols + a1 * rows + a2
+        source_y = b0 * cols + b1 * rows + b2
+        if offsets is not None:
+            source_x, source_y = source_x + offsets[..., 0], source_y + offsets[..., 1]
         left, top = tf.floor(source_x), tf.floor(source_y)
         right_weight, bottom_weight = source_x - left, source_y - top
         left, top = tf.cast(left, tf.int32), tf.cast(top, tf.int32)
